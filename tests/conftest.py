@@ -1,0 +1,71 @@
+"""Shared fixtures: a fresh PostgreSQL database and Redis db per test run, and the sandbox.
+
+Everything is real: the PostgreSQL and Redis on the machine's standard ports (scripts/test
+starts them if they are down) and our sandbox HTTP server on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+# The sandbox and the tests live on loopback: media URLs there must be allowed.
+os.environ.setdefault("SOCIALPOST_ALLOW_PRIVATE_URLS", "1")
+os.environ.setdefault("LATE_CDN_WAIT_SECONDS", "0")
+
+ADMIN_DSN = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _dsn_for(dbname: str) -> str:
+    base, _, _ = ADMIN_DSN.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of its own for this run, migrated, dropped at the end."""
+    import psycopg
+
+    from db import migrations
+
+    name = f"sp_test_{uuid.uuid4().hex[:10]}"
+    dsn = _dsn_for(name)
+    migrations.apply(dsn)  # creates the database when missing
+    os.environ["DATABASE_URL"] = dsn
+    yield dsn
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis logical db for this run (1-15 by pid), emptied first."""
+    import redis
+
+    url = f"{REDIS_BASE}/{1 + os.getpid() % 15}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[object]:
+    """One sandbox for the run, serving both providers on a free loopback port."""
+    from providers.sandbox import SandboxServer
+
+    server = SandboxServer(host="127.0.0.1", port=0)
+    server.start()
+    os.environ["POSTFORME_BASE_URL"] = server.postforme_url
+    os.environ["LATE_BASE_URL"] = server.late_url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: object) -> object:
+    """The sandbox with its state (posts, keys, faults, stats) reset for this test."""
+    sandbox_server.reset()  # type: ignore[attr-defined]
+    return sandbox_server
