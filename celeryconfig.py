@@ -1,0 +1,136 @@
+"""Celery settings, every one from the environment, each chosen on purpose.
+
+Loaded by `worker.app` with `config_from_object("celeryconfig")`. A malformed value
+stops start-up with one line naming the variable (see `_env_float`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from kombu import Queue
+
+
+class SettingError(RuntimeError):
+    """A setting in the environment is malformed; the message names the variable."""
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}: must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingError(f"{name}: must be >= 0, got {raw!r}")
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_float(name, default))
+
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# -- Broker and results -------------------------------------------------------------
+broker_url = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+# Results hold only acceptance dicts (post id + status), never content or secrets.
+result_backend = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
+result_expires = _env_int("SOCIALPOST_RESULT_EXPIRES", 24 * 3600)  # acceptance dicts are small
+# Workers and beat wait for Redis at start-up instead of exiting (compose starts them together).
+broker_connection_retry_on_startup = True
+broker_connection_retry = True
+broker_connection_max_retries = None  # keep trying: PostgreSQL remembers, Redis may come back
+# A message not acked within this time is redelivered; it must exceed every countdown
+# and every task's hard time limit, or Redis would hand a live task to a second worker.
+VISIBILITY_TIMEOUT = _env_int("SOCIALPOST_VISIBILITY_TIMEOUT", 3600)
+broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+result_backend_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+
+# -- Serialisation: JSON only, so any language can enqueue and Flower shows arguments.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+# -- Delivery guarantees -------------------------------------------------------------
+# Ack after the task ran: a worker killed mid-task gets its message redelivered.
+task_acks_late = True
+# ...including when the child process itself died (kill -9, OOM).
+task_reject_on_worker_lost = True
+# One message at a time per process: nothing sits prefetched in a worker that may die.
+worker_prefetch_multiplier = 1
+# A task that was running when the broker connection dropped keeps going and records its
+# outcome in PostgreSQL; the redelivered copy then finds the post claimed or final.
+# Cancelling it mid-HTTP would only turn a known outcome into an ambiguous one.
+worker_cancel_long_running_tasks_on_connection_loss = False
+# Publishing a message retries through a broker blip instead of failing the caller.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5}
+
+# -- Time limits: above the slowest HTTP call a task can make (LATE publishNow waits long).
+# The provider clients' own timeouts end a call first; these only catch a stuck task.
+HTTP_MAX_SECONDS = _env_float("LATE_READ_TIMEOUT", 120.0) + _env_float(
+    "SOCIALPOST_CONNECT_TIMEOUT", 5.0
+)
+task_soft_time_limit = int(HTTP_MAX_SECONDS + 60)
+task_time_limit = int(HTTP_MAX_SECONDS + 120)
+# Retry countdowns never exceed this; longer waits go back to PostgreSQL as `scheduled`.
+MAX_COUNTDOWN = _env_float("SOCIALPOST_MAX_COUNTDOWN", 300.0)
+if MAX_COUNTDOWN + task_time_limit >= VISIBILITY_TIMEOUT:
+    raise SettingError(
+        "SOCIALPOST_VISIBILITY_TIMEOUT: must exceed SOCIALPOST_MAX_COUNTDOWN plus the task "
+        f"time limit ({MAX_COUNTDOWN + task_time_limit:.0f} s)"
+    )
+
+# -- Queues: publishing and maintenance apart, the default `celery` queue still served.
+# A plain `celery -A worker worker` consumes every queue listed here; operators may split
+# them with -Q. Producers that name no queue land on `celery`, which is listed.
+PUBLISH_QUEUE = "social.publish"
+MAINTENANCE_QUEUE = "social.maintenance"
+task_default_queue = "celery"
+task_queues = (Queue("celery"), Queue(PUBLISH_QUEUE), Queue(MAINTENANCE_QUEUE))
+task_routes = {
+    "social.publish_post": {"queue": PUBLISH_QUEUE},
+    "social.publish_batch": {"queue": PUBLISH_QUEUE},
+    "social.deliver": {"queue": PUBLISH_QUEUE},
+    "social.release_due_posts": {"queue": MAINTENANCE_QUEUE},
+    "social.recover_stalled_posts": {"queue": MAINTENANCE_QUEUE},
+    "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
+}
+
+# -- Monitoring: events on so Flower shows tasks live without `celery control`.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+worker_hijack_root_logger = True
+
+# -- Beat -----------------------------------------------------------------------------
+RELEASE_INTERVAL = _env_float("SOCIALPOST_RELEASE_INTERVAL", 1.0)
+RECOVER_INTERVAL = _env_float("SOCIALPOST_RECOVER_INTERVAL", 15.0)
+REFRESH_INTERVAL = _env_float("SOCIALPOST_REFRESH_INTERVAL", 600.0)
+beat_schedule = {
+    "release-due-posts": {
+        "task": "social.release_due_posts",
+        "schedule": RELEASE_INTERVAL,
+        # A release older than its interval is stale: the next one does the same work.
+        "options": {"expires": max(RELEASE_INTERVAL * 5, 5.0)},
+    },
+    "recover-stalled-posts": {
+        "task": "social.recover_stalled_posts",
+        "schedule": RECOVER_INTERVAL,
+        "options": {"expires": RECOVER_INTERVAL * 2},
+    },
+    "refresh-connected-platforms": {
+        "task": "social.refresh_connected_platforms",
+        "schedule": REFRESH_INTERVAL,
+        "options": {"expires": REFRESH_INTERVAL},
+    },
+}
+beat_schedule_filename = os.environ.get(
+    "SOCIALPOST_BEAT_SCHEDULE", os.path.join(os.environ.get("SOCIALPOST_STATE_DIR", ".state"), "celerybeat-schedule")
+)

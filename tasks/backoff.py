@@ -1,0 +1,16 @@
+"""Bounded exponential backoff with full jitter: retries spread out instead of stampeding."""
+
+from __future__ import annotations
+
+import random
+
+
+def backoff_seconds(
+    attempt: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None
+) -> float:
+    """Delay before retry number `attempt` (1 = first retry): uniform in
+    [exp/2, exp] where exp = min(cap, base * 2**(attempt-1)). Never above `cap`."""
+    attempt = max(1, attempt)
+    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    r = rng or random
+    return ceiling / 2 + r.random() * ceiling / 2

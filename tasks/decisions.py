@@ -1,0 +1,85 @@
+"""What to do after one provider attempt: DESIGN.md's outcome table as a plain function.
+
+No I/O here, so every row of the table is tested directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+
+from providers.outcomes import OutcomeKind, PublishOutcome
+from tasks.backoff import backoff_seconds
+
+
+class Action(str, Enum):
+    RECORD = "record"  # the provider answered for the targets: record them; missing ones move on
+    RETRY = "retry"  # same step again after `countdown`
+    RECONCILE = "reconcile"  # same step after `countdown`, looking the post up before any resend
+    DEFER = "defer"  # wait longer than a countdown may: back to `scheduled` at now + `countdown`
+    FALL_OVER = "fall_over"  # every pending target moves to the next credential step
+    UNCONFIRMED = "unconfirmed"  # ambiguous too long: the pending targets cannot be known
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Retry budget per credential step; countdowns never exceed `max_countdown`."""
+
+    max_transient_attempts: int = 4
+    max_rate_limited_attempts: int = 6
+    max_ambiguous_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    max_countdown: float = 300.0
+
+    @classmethod
+    def from_env(cls) -> Policy:
+        def num(name: str, default: float) -> float:
+            return float(os.environ.get(name, "") or default)
+
+        return cls(
+            max_transient_attempts=int(num("SOCIALPOST_MAX_TRANSIENT_ATTEMPTS", 4)),
+            max_rate_limited_attempts=int(num("SOCIALPOST_MAX_RATE_LIMITED_ATTEMPTS", 6)),
+            max_ambiguous_attempts=int(num("SOCIALPOST_MAX_AMBIGUOUS_ATTEMPTS", 5)),
+            backoff_base=num("SOCIALPOST_BACKOFF_BASE", 1.0),
+            backoff_cap=num("SOCIALPOST_BACKOFF_CAP", 60.0),
+            max_countdown=num("SOCIALPOST_MAX_COUNTDOWN", 300.0),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    countdown: float = 0.0
+    reason: str = ""
+
+
+def decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decision:
+    """`step_attempts` counts attempts on this step including the one just made."""
+    kind = outcome.kind
+    why = outcome.error or kind.value
+    if kind in (OutcomeKind.PUBLISHED, OutcomeKind.DUPLICATE):
+        return Decision(Action.RECORD, reason=why)
+    if kind is OutcomeKind.TRANSIENT:
+        if step_attempts < policy.max_transient_attempts:
+            wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)
+            return Decision(Action.RETRY, min(wait, policy.max_countdown), why)
+        return Decision(Action.FALL_OVER, reason=why)
+    if kind is OutcomeKind.RATE_LIMITED:
+        if step_attempts >= policy.max_rate_limited_attempts:
+            return Decision(Action.FALL_OVER, reason=why)
+        wait = outcome.retry_after
+        if wait is None or wait <= 0:
+            wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)
+        if wait > policy.max_countdown:
+            return Decision(Action.DEFER, wait, why)
+        # A hair past the provider's reset, so the retry is not early by a clock tick.
+        return Decision(Action.RETRY, wait + 0.05, why)
+    if kind is OutcomeKind.AMBIGUOUS:
+        if step_attempts < policy.max_ambiguous_attempts:
+            wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)
+            return Decision(Action.RECONCILE, min(wait, policy.max_countdown), why)
+        return Decision(Action.UNCONFIRMED, reason=why)
+    # CREDENTIAL_REJECTED, REJECTED, NO_ACCOUNT: this step cannot serve; the next may.
+    return Decision(Action.FALL_OVER, reason=why)

@@ -1,0 +1,164 @@
+"""The delivery engine: one provider attempt for one post, the ledger deciding who may send.
+
+    claim (conditional UPDATE with a lease) -> one provider call -> record (one statement)
+
+Celery's `social.deliver` task and the synchronous seed service both drive it; neither
+holds state of its own, so a worker killed anywhere leaves PostgreSQL saying what to do
+next: a queued post is re-sent by the recovery sweep, a publishing post whose lease ran
+out is taken over in reconcile mode (looked up at the provider before any resend).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from db import delivery as ledger
+from db.errors import VaultError
+from db.pool import connection
+from db.vault import Vault
+from providers.base import SocialPostingProvider
+from providers.errors import ProviderCallError
+from providers.late import LateProvider
+from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
+from providers.postforme import PostForMeProvider
+from tasks.chain import Step, build_chain, idempotency_key, step_at_or_after
+from tasks.decisions import Decision, Policy, decide
+from tasks.planning import Plan, plan, plan_no_step
+
+log = logging.getLogger("socialpost.delivery")
+
+_providers: dict[tuple[str, str], SocialPostingProvider] = {}
+_providers_lock = threading.Lock()
+_vault: Vault | None = None
+
+
+def vault() -> Vault:
+    """The process's vault, built once from ENCRYPTION_KEY."""
+    global _vault
+    if _vault is None:
+        _vault = Vault.from_env()
+    return _vault
+
+
+def provider_for(step: Step) -> SocialPostingProvider:
+    """One client per (provider, key) per process, so connections and account lists are reused."""
+    digest = hashlib.sha256(step.api_key.encode()).hexdigest()
+    with _providers_lock:
+        client = _providers.get((step.provider, digest))
+        if client is None:
+            cls = PostForMeProvider if step.provider == "postforme" else LateProvider
+            client = cls(step.api_key)
+            _providers[(step.provider, digest)] = client
+        return client
+
+
+def lease_seconds(step_provider: str | None = None) -> float:
+    """Long enough for the slowest call of the provider, so a live attempt keeps its claim."""
+    from providers.config import max_request_seconds
+
+    return max_request_seconds(step_provider or "late") + 30.0
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What the caller does next: nothing (`countdown` None) or run again after `countdown`."""
+
+    post_id: str
+    status: str | None  # the post's status after this attempt; None if it was not ours to run
+    countdown: float | None = None
+
+
+def _user_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for provider, token in encrypted.items():
+        try:
+            keys[provider] = vault().decrypt(token)
+        except VaultError as exc:
+            log.error("post %s: cannot decrypt the user's %s key: %s", post_id, provider, exc)
+    return keys
+
+
+def _attempt(
+    client: SocialPostingProvider, request: PublishRequest, reconciling: bool
+) -> PublishOutcome:
+    """Reconcile first when an earlier send may have landed; otherwise send."""
+    if reconciling and request.idempotency_key:
+        try:
+            found = client.find_post(request.idempotency_key)  # type: ignore[attr-defined]
+        except ProviderCallError as exc:
+            # Cannot tell yet: stay ambiguous, never resend blind.
+            return PublishOutcome(
+                OutcomeKind.AMBIGUOUS, client.name, exc.outcome.http_status,
+                f"lookup failed: {exc.outcome.error}", latency_ms=exc.outcome.latency_ms,
+            )
+        if found is not None:
+            return found
+    return client.publish(request, allow_partial=True)  # type: ignore[attr-defined]
+
+
+def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> AttemptResult:
+    """Claim `post_id`, make one provider call, record it. Safe to call any number of times."""
+    policy = policy or Policy.from_env()
+    with connection() as conn:
+        claim = ledger.claim(conn, post_id, owner, lease_seconds())
+    if claim is None:
+        return AttemptResult(post_id, None)
+
+    chain = build_chain(_user_keys(claim.credentials, post_id))
+    step = step_at_or_after(chain, claim.step)
+    now = datetime.now(UTC)
+    if step is None:
+        outcome_plan = plan_no_step(claim.targets, claim.platforms, bool(chain), now)
+        with connection() as conn:
+            ledger.record(conn, claim, owner, outcome_plan, attempt=None)
+        return AttemptResult(post_id, outcome_plan.status)
+
+    pending = tuple(p for p in claim.platforms if claim.targets[p]["status"] == "pending")
+    request = PublishRequest(
+        content=claim.content,
+        platforms=pending,
+        media_urls=tuple(claim.media_urls),
+        idempotency_key=idempotency_key(post_id, step.index),
+        platform_options=claim.platform_options,
+    )
+    client = provider_for(step)
+    outcome = _attempt(client, request, claim.needs_reconcile)
+    attempts = claim.step_attempts + 1
+    decision: Decision = decide(outcome, attempts, policy)
+    next_plan: Plan = plan(
+        targets=claim.targets,
+        platforms=claim.platforms,
+        chain=chain,
+        step=step,
+        step_attempts=attempts,
+        outcome=outcome,
+        decision=decision,
+        reconciling=claim.needs_reconcile,
+        now=now,
+    )
+    attempt = ledger.AttemptRow(
+        step=step.index,
+        provider=step.provider,
+        credential_source=step.source,
+        platforms=list(pending),
+        idempotency_key=request.idempotency_key,
+        http_status=outcome.http_status,
+        latency_ms=int(outcome.latency_ms),
+        outcome=outcome.kind.value,
+        error=outcome.error,
+        provider_post_id=outcome.provider_post_id or outcome.existing_post_id,
+    )
+    with connection() as conn:
+        kept = ledger.record(conn, claim, owner, next_plan, attempt=attempt)
+        if outcome.kind is OutcomeKind.CREDENTIAL_REJECTED and step.source == "user":
+            ledger.mark_credential_invalid(conn, claim.user_id, step.provider, outcome.error or "")
+    if not kept:
+        log.warning("post %s: lease lost before recording; the new holder reconciles", post_id)
+        return AttemptResult(post_id, None)
+    if next_plan.status == "queued":
+        return AttemptResult(post_id, "queued", next_plan.countdown or 0.0)
+    return AttemptResult(post_id, next_plan.status)

@@ -1,0 +1,146 @@
+"""Accepting a publish request: validate, store under its id, hand it on. No Celery here.
+
+The id is the idempotency handle end to end: the producer's `post_id`, else one derived
+from the Celery task id, so a redelivered message finds the row it already wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from db import campaigns, posts
+from db.errors import DbError, InvalidInput, NotFound
+from db.pool import connection
+from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
+
+log = logging.getLogger("socialpost.intake")
+
+# Derives a post id from a task id: the same message always maps to the same post.
+TASK_NAMESPACE = uuid.UUID("6f1c2a8e-5d4b-4c39-9a57-0b6c3e2d7f10")
+
+Acceptance = dict[str, Any]
+
+
+def post_id_for(given: object, task_id: str | None) -> uuid.UUID:
+    problems: list[str] = []
+    parsed = parse_uuid("post_id", given, problems, required=False)
+    if parsed is not None:
+        return parsed
+    return uuid.uuid5(TASK_NAMESPACE, task_id) if task_id else uuid.uuid4()
+
+
+def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acceptance:
+    """Keep a failed row so the refusal shows in history; without a valid user_id there is
+    no owner to file it under, and the refusal is only returned and logged."""
+    user = parse_uuid("user_id", raw.get("user_id"), [], required=False)
+    log.warning("post %s refused: %s", post_id, error)
+    if user is None:
+        return {"post_id": str(post_id), "status": "failed", "error": error}
+    content = raw.get("content")
+    campaign = parse_uuid("campaign_id", raw.get("campaign_id"), [], required=False)
+    batch = raw.get("batch_number")
+    new = posts.NewPost(
+        id=post_id,
+        user_id=user,
+        content=content[:10_000] if isinstance(content, str) else None,
+        platforms=[],
+        media_urls=[],
+        scheduled_for=None,
+        campaign_id=campaign,
+        batch_number=batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else None,
+        status="failed",
+        error_message=error,
+    )
+    try:
+        with connection() as conn:
+            row, _ = posts.insert_post(conn, new)
+        return {"post_id": str(post_id), "status": row["status"], "error": row["error_message"]}
+    except (InvalidInput, DbError) as exc:
+        log.warning("post %s: refusal not recorded: %s", post_id, exc)
+        return {"post_id": str(post_id), "status": "failed", "error": error}
+
+
+def accept(
+    raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]
+) -> Acceptance:
+    """Validate and store one request; `enqueue(post_id)` starts delivery of a due post."""
+    post_id = post_id_for(raw.get("post_id"), task_id)
+    try:
+        data: PublishInput = check_publish_input(**{**raw, "post_id": str(post_id)})
+    except InvalidRequest as exc:
+        return _record_refusal(raw, post_id, str(exc))
+    except TypeError as exc:  # unexpected keyword arguments
+        return _record_refusal(raw, post_id, f"request: {exc}")
+    return store(data, post_id, enqueue)
+
+
+def store(data: PublishInput, post_id: uuid.UUID, enqueue: Callable[[str], None]) -> Acceptance:
+    due = data.due_now()
+    new = posts.NewPost(
+        id=post_id,
+        user_id=data.user_id,
+        content=data.content,
+        platforms=list(data.platforms),
+        media_urls=list(data.media_urls),
+        scheduled_for=data.scheduled_for,
+        campaign_id=data.campaign_id,
+        batch_number=data.batch_number,
+        platform_options=data.platform_options or None,
+        status="queued" if due else "scheduled",
+        error_message=None,
+    )
+    with connection() as conn:
+        row, created = posts.insert_post(conn, new)
+    if row["status"] == "queued":
+        # Also on a repeat: the first delivery message may have been lost with its worker;
+        # a second one is harmless, since only one claim can win.
+        enqueue(str(post_id))
+    answer: Acceptance = {"post_id": str(post_id), "status": row["status"]}
+    if not created:
+        answer["duplicate"] = True
+    if row.get("error_message"):
+        answer["error"] = row["error_message"]
+    return answer
+
+
+def accept_batch(
+    raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]
+) -> Acceptance:
+    """Read calendar batch n of the campaign and accept it as a post."""
+    post_id = post_id_for(raw.get("post_id"), task_id)
+    problems: list[str] = []
+    user = parse_uuid("user_id", raw.get("user_id"), problems, required=True)
+    campaign = parse_uuid("campaign_id", raw.get("campaign_id"), problems, required=True)
+    number = raw.get("batch_number")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        problems.append(f"batch_number: must be an integer >= 1, got {number!r}")
+    if problems or user is None or campaign is None:
+        return _record_refusal(raw, post_id, "; ".join(problems))
+    try:
+        with connection() as conn:
+            owner = campaigns.get_campaign(conn, campaign)
+            batch = campaigns.get_batch(conn, campaign, number)
+    except (NotFound, InvalidInput) as exc:
+        return _record_refusal({**raw, "content": None}, post_id, str(exc))
+    if str(owner["user_id"]) != str(user):
+        return _record_refusal(raw, post_id, "campaign_id: belongs to another user")
+    media = raw.get("media_urls")
+    when: object = raw.get("scheduled_for")
+    if when is None and batch.scheduled_for is not None:
+        when = batch.scheduled_for
+    request = {
+        "user_id": str(user),
+        "content": batch.caption,
+        "platforms": raw.get("platforms"),
+        "media_urls": media if media is not None else list(batch.media_urls),
+        "scheduled_for": when.isoformat() if isinstance(when, datetime) else when,
+        "campaign_id": str(campaign),
+        "batch_number": batch.batch_number,
+        "post_id": str(post_id),
+        "platform_options": raw.get("platform_options"),
+    }
+    return accept(request, task_id, enqueue)

@@ -1,0 +1,219 @@
+"""Turns one attempt's outcome into the ledger changes it implies. Pure: no I/O.
+
+The delivery engine claims a post, makes one provider call, then hands the claim, the
+step, the outcome and the decision to `plan()`; what comes back is written in a single
+statement. Keeping this pure is what lets every branch be tested directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from providers.outcomes import OutcomeKind, PublishOutcome
+from tasks.chain import DISPLAY, Step, step_at_or_after
+from tasks.decisions import Action, Decision
+
+NO_CREDENTIALS = (
+    "No social posting credentials configured: store a user key with "
+    "`socialpost credentials set` or set POSTFORME_API_KEY / LATE_API_KEY"
+)
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    platform: str
+    status: str  # pending | posted | failed | unconfirmed
+    provider: str | None = None  # "postforme" | "late"
+    credential_source: str | None = None
+    provider_post_id: str | None = None
+    platform_post_id: str | None = None
+    platform_post_url: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The post's next state. `status` is queued (run again after `countdown`),
+    scheduled (deferred until `defer_until`) or final (`final` holds the seed columns)."""
+
+    status: str
+    step: int
+    step_attempts: int
+    needs_reconcile: bool = False
+    countdown: float | None = None  # for queued: seconds until the next attempt
+    defer_until: datetime | None = None
+    targets: list[TargetChange] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+
+
+def _trail(previous: str | None, step: Step, reason: str) -> str:
+    entry = f"{step.label}: {reason}"
+    return f"{previous} | {entry}" if previous else entry
+
+
+def finalize(targets: dict[str, dict[str, Any]], platforms: list[str], now: datetime) -> dict[str, Any]:
+    """The post's final status and seed columns from its (final) targets."""
+    order = [p for p in platforms if p in targets] or list(targets)
+    statuses = [targets[p]["status"] for p in order]
+    posted = [p for p in order if targets[p]["status"] == "posted"]
+    if any(s == "unconfirmed" for s in statuses):
+        status = "unconfirmed"
+    elif len(posted) == len(order):
+        status = "posted"
+    elif posted:
+        status = "partial"
+    else:
+        status = "failed"
+    first = targets[posted[0]] if posted else None
+    errors = {p: targets[p].get("error") for p in order if targets[p]["status"] != "posted"}
+    distinct = {e for e in errors.values() if e}
+    if not distinct:
+        message = None
+    elif len(distinct) == 1 and len(errors) == len(order):
+        message = distinct.pop()
+    else:
+        message = "; ".join(f"{p}: {e}" for p, e in errors.items() if e)
+    return {
+        "status": status,
+        "provider": DISPLAY.get(first["provider"], first["provider"]) if first else None,
+        "provider_post_id": first.get("provider_post_id") if first else None,
+        "platform_post_ids": {
+            p: targets[p]["platform_post_id"] for p in posted if targets[p].get("platform_post_id")
+        },
+        "platform_post_urls": {
+            p: targets[p]["platform_post_url"] for p in posted if targets[p].get("platform_post_url")
+        },
+        "posted_at": now if posted else None,
+        "error_message": message,
+    }
+
+
+def _settle(
+    targets: dict[str, dict[str, Any]],
+    changes: list[TargetChange],
+    platforms: list[str],
+    next_step: Step | None,
+    step_index: int,
+    now: datetime,
+    *,
+    countdown: float = 0.0,
+) -> Plan:
+    """After this step's changes: finish, or queue the still-pending targets for `next_step`."""
+    merged = {p: dict(t) for p, t in targets.items()}
+    for c in changes:
+        merged[c.platform].update({k: v for k, v in c.__dict__.items() if k != "platform"})
+    still_pending = [p for p, t in merged.items() if t["status"] == "pending"]
+    if still_pending and next_step is not None:
+        return Plan("queued", next_step.index, 0, countdown=countdown, targets=changes)
+    if still_pending:  # no step left: what is pending has failed everywhere
+        extra = [
+            TargetChange(p, "failed", error=merged[p].get("error") or "no provider step left")
+            for p in still_pending
+        ]
+        for c in extra:
+            merged[c.platform].update(status="failed", error=c.error)
+        changes = [c for c in changes if c.platform not in still_pending] + extra
+    final = finalize(merged, platforms, now)
+    return Plan(final["status"], step_index, 0, targets=changes, final=final)
+
+
+def plan_no_step(targets: dict[str, dict[str, Any]], platforms: list[str], any_chain: bool,
+                 now: datetime | None = None) -> Plan:
+    """No credential step is left (or none was ever configured): pending targets fail."""
+    moment = now or datetime.now(UTC)
+    changes = [
+        TargetChange(p, "failed", error=t.get("error") if any_chain and t.get("error") else NO_CREDENTIALS)
+        for p, t in targets.items()
+        if t["status"] == "pending"
+    ]
+    return _settle(targets, changes, platforms, None, 0, moment)
+
+
+def plan(
+    *,
+    targets: dict[str, dict[str, Any]],
+    platforms: list[str],
+    chain: list[Step],
+    step: Step,
+    step_attempts: int,
+    outcome: PublishOutcome,
+    decision: Decision,
+    reconciling: bool,
+    now: datetime | None = None,
+) -> Plan:
+    """`targets` maps platform -> current target row (status, error, ...), as claimed."""
+    moment = now or datetime.now(UTC)
+    pending = [p for p, t in targets.items() if t["status"] == "pending"]
+    nxt = step_at_or_after(chain, step.index + 1)
+    action = decision.action
+
+    if action is Action.RETRY or action is Action.RECONCILE:
+        return Plan(
+            "queued",
+            step.index,
+            step_attempts,
+            needs_reconcile=action is Action.RECONCILE or reconciling,
+            countdown=decision.countdown,
+        )
+    if action is Action.DEFER:
+        return Plan(
+            "scheduled",
+            step.index,
+            step_attempts,
+            needs_reconcile=reconciling,
+            defer_until=moment + timedelta(seconds=decision.countdown),
+        )
+    if action is Action.UNCONFIRMED:
+        changes = [
+            TargetChange(p, "unconfirmed", step.provider, step.source,
+                         error=_trail(targets[p].get("error"), step,
+                                      f"outcome unknown after {step_attempts} attempts: {decision.reason}"))
+            for p in pending
+        ]
+        return _settle(targets, changes, platforms, None, step.index, moment)
+    if action is Action.FALL_OVER:
+        changes = [
+            TargetChange(p, "pending", error=_trail(targets[p].get("error"), step, decision.reason))
+            for p in pending
+        ]
+        return _settle(targets, changes, platforms, nxt, step.index, moment)
+
+    # RECORD: the provider answered for the platforms it serves.
+    changes = []
+    if outcome.kind is OutcomeKind.DUPLICATE:
+        for p in pending:
+            if p in outcome.missing_platforms:
+                continue
+            if reconciling and outcome.existing_post_id:
+                # Our own earlier create, answered late: adopt it, never resend.
+                changes.append(TargetChange(p, "posted", step.provider, step.source,
+                                            provider_post_id=outcome.existing_post_id))
+            else:
+                # Same content already on that account: posting it elsewhere would double it.
+                changes.append(TargetChange(p, "failed", step.provider, step.source,
+                                            error=_trail(targets[p].get("error"), step, decision.reason)))
+    else:
+        for p in pending:
+            if p in outcome.missing_platforms:
+                continue
+            result = outcome.targets.get(p)
+            if result is not None and result.success is False:
+                changes.append(TargetChange(
+                    p, "pending",
+                    error=_trail(targets[p].get("error"), step, result.error or "rejected by platform"),
+                ))
+                continue
+            changes.append(TargetChange(
+                p, "posted", step.provider, step.source,
+                provider_post_id=outcome.provider_post_id,
+                platform_post_id=result.platform_post_id if result else None,
+                platform_post_url=result.platform_post_url if result else None,
+            ))
+    for p in outcome.missing_platforms:
+        if p in pending:
+            changes.append(TargetChange(
+                p, "pending", error=_trail(targets[p].get("error"), step, "no connected account")
+            ))
+    return _settle(targets, changes, platforms, nxt, step.index, moment)

@@ -1,0 +1,208 @@
+"""Checks a publish request field by field before anything is stored or sent.
+
+Shared by the producer client (bad input fails at the caller) and the tasks (bad input
+from a producer that skipped the client is recorded as a failed post). Every message
+names the field and the rule, so the sender knows what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from providers.media import check_media_url
+from providers.platforms import normalize_platforms, validate
+
+MAX_CONTENT_CHARS = 100_000  # well above every platform's limit; refuses abuse early
+MAX_MEDIA_ITEMS = 35  # TikTok photo posts are the largest legal set
+MAX_PAST = timedelta(seconds=float(os.environ.get("SOCIALPOST_MAX_PAST_SECONDS", "300")))
+MAX_FUTURE = timedelta(days=365)
+
+
+class InvalidRequest(ValueError):
+    """Every problem of one request; str() lists them, each naming its field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+    @property
+    def fields(self) -> list[str]:
+        return [p.split(":", 1)[0] for p in self.problems]
+
+
+@dataclass(frozen=True)
+class PublishInput:
+    user_id: uuid.UUID
+    content: str
+    platforms: tuple[str, ...]
+    media_urls: tuple[str, ...] = ()
+    scheduled_for: datetime | None = None  # aware UTC; None or past-within-grace means now
+    campaign_id: uuid.UUID | None = None
+    batch_number: int | None = None
+    post_id: uuid.UUID | None = None
+    platform_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def due_now(self, now: datetime | None = None) -> bool:
+        return self.scheduled_for is None or self.scheduled_for <= (now or datetime.now(UTC))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_uuid(name: str, value: object, problems: list[str], *, required: bool) -> uuid.UUID | None:
+    if value is None or value == "":
+        if required:
+            problems.append(f"{name}: is required (a UUID)")
+        return None
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        problems.append(f"{name}: must be a UUID string, got {type(value).__name__}")
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        problems.append(f"{name}: must be a UUID, got {_short(value)}")
+        return None
+
+
+def parse_datetime(name: str, value: object, problems: list[str]) -> datetime | None:
+    """ISO 8601 with an offset (or an aware datetime); naive times are ambiguous: refused."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            problems.append(f"{name}: must be ISO 8601 with an offset, got {_short(value)}")
+            return None
+    else:
+        problems.append(f"{name}: must be an ISO 8601 string, got {type(value).__name__}")
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        problems.append(f"{name}: must carry a UTC offset (e.g. 2026-06-01T09:00:00+00:00)")
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _string_list(name: str, value: object, problems: list[str], limit: int) -> list[str] | None:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        problems.append(f"{name}: must be a list of strings, got {type(value).__name__}")
+        return None
+    if len(value) > limit:
+        problems.append(f"{name}: at most {limit} items, got {len(value)}")
+        return None
+    bad = [i for i, item in enumerate(value) if not isinstance(item, str)]
+    if bad:
+        problems.append(f"{name}[{bad[0]}]: must be a string, got {type(value[bad[0]]).__name__}")
+        return None
+    return list(value)
+
+
+def check_publish_input(
+    *,
+    user_id: object,
+    content: object,
+    platforms: object,
+    media_urls: object = None,
+    scheduled_for: object = None,
+    campaign_id: object = None,
+    batch_number: object = None,
+    post_id: object = None,
+    platform_options: object = None,
+    now: datetime | None = None,
+) -> PublishInput:
+    """Return the request in typed form, or raise InvalidRequest listing every problem."""
+    problems: list[str] = []
+    uid = parse_uuid("user_id", user_id, problems, required=True)
+    pid = parse_uuid("post_id", post_id, problems, required=False)
+    cid = parse_uuid("campaign_id", campaign_id, problems, required=False)
+
+    text = ""
+    if not isinstance(content, str):
+        problems.append(f"content: must be a string, got {type(content).__name__}")
+    elif not content.strip():
+        problems.append("content: must not be empty")
+    elif len(content) > MAX_CONTENT_CHARS:
+        problems.append(f"content: at most {MAX_CONTENT_CHARS} characters, got {len(content)}")
+    elif any(ord(c) < 32 and c not in "\n\r\t" for c in content):
+        problems.append("content: must not contain control characters other than newline and tab")
+    else:
+        text = content
+
+    names: list[str] = []
+    raw_platforms = _string_list("platforms", platforms, problems, limit=20)
+    if raw_platforms is not None:
+        if not raw_platforms:
+            problems.append("platforms: must name at least one platform")
+        else:
+            try:
+                names = normalize_platforms(raw_platforms)
+            except ValueError as exc:
+                problems.append(f"platforms: {exc}")
+
+    media = _string_list("media_urls", media_urls, problems, limit=MAX_MEDIA_ITEMS) or []
+    for i, url in enumerate(media):
+        error = check_media_url(url)
+        if error:
+            problems.append(f"media_urls[{i}]: {error}")
+
+    when = parse_datetime("scheduled_for", scheduled_for, problems)
+    current = now or datetime.now(UTC)
+    if when is not None:
+        if when < current - MAX_PAST:
+            problems.append(
+                f"scheduled_for: {when.isoformat()} is more than "
+                f"{int(MAX_PAST.total_seconds())} s in the past; send null to publish now"
+            )
+        elif when > current + MAX_FUTURE:
+            problems.append(f"scheduled_for: at most {MAX_FUTURE.days} days ahead")
+
+    number: int | None = None
+    if batch_number is not None:
+        if isinstance(batch_number, bool) or not isinstance(batch_number, int):
+            problems.append(f"batch_number: must be an integer, got {type(batch_number).__name__}")
+        elif batch_number < 1:
+            problems.append(f"batch_number: must be >= 1, got {batch_number}")
+        else:
+            number = batch_number
+
+    options: dict[str, dict[str, Any]] = {}
+    if platform_options is not None:
+        if not isinstance(platform_options, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in platform_options.items()
+        ):
+            problems.append("platform_options: must map platform names to objects")
+        else:
+            options = platform_options
+
+    if text and names and not problems:
+        for problem in validate(text, names, media, options):
+            problems.append(str(problem))
+
+    if problems or uid is None:
+        raise InvalidRequest(problems or ["user_id: is required (a UUID)"])
+    return PublishInput(
+        user_id=uid,
+        content=text,
+        platforms=tuple(names),
+        media_urls=tuple(media),
+        scheduled_for=when,
+        campaign_id=cid,
+        batch_number=number,
+        post_id=pid,
+        platform_options=options,
+    )
