@@ -1,0 +1,147 @@
+"""What both fake providers share: auth, latency, the create-post fault flow and the
+platform rules that decide per-target success."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from providers.sandbox.faults import Decision, Faults, FaultSpec
+from providers.sandbox.media import VIDEO_EXTENSIONS, MediaStore
+from providers.sandbox.state import KeyEntry, KeyRegistry, Recorder
+from providers.sandbox.wire import Request, Response
+
+MEDIA_PREFIX = "/_sandbox/media/"
+UPLOAD_PREFIX = "/_sandbox/upload/"
+
+
+@dataclass
+class Context:
+    """The sandbox's shared state, handed to every API module."""
+
+    keys: KeyRegistry
+    faults: Faults
+    recorder: Recorder
+    media: MediaStore
+    duplicate_window_seconds: float
+
+
+def new_token(nbytes: int = 10) -> str:
+    return secrets.token_hex(nbytes)
+
+
+def platform_post_id() -> str:
+    return str(10**18 + secrets.randbelow(9 * 10**18))
+
+
+_URLS = {
+    "twitter": "https://x.com/{u}/status/{id}",
+    "linkedin": "https://www.linkedin.com/feed/update/urn:li:share:{id}",
+    "instagram": "https://www.instagram.com/p/{id}/",
+    "facebook": "https://www.facebook.com/{u}/posts/{id}",
+    "tiktok": "https://www.tiktok.com/@{u}/video/{id}",
+    "threads": "https://www.threads.net/@{u}/post/{id}",
+    "bluesky": "https://bsky.app/profile/{u}.bsky.social/post/{id}",
+    "youtube": "https://www.youtube.com/watch?v={id}",
+    "pinterest": "https://www.pinterest.com/pin/{id}/",
+}
+
+
+def platform_post_url(platform: str, username: str, post_id: str) -> str:
+    return _URLS[platform].format(u=username, id=post_id)
+
+
+def media_upload_urls(
+    base_url: str, extension: str, declared_type: str | None, media: MediaStore
+) -> tuple[str, str]:
+    """(upload URL for PUT, public URL for GET) of a fresh media slot."""
+    token = new_token()
+    media.reserve(token, declared_type)
+    return f"{base_url}{UPLOAD_PREFIX}{token}", f"{base_url}{MEDIA_PREFIX}{token}{extension}"
+
+
+def is_video(url: str, declared: str | None, media: MediaStore) -> bool:
+    """A video by declared type, by sandbox upload Content-Type, or by extension."""
+    if declared:
+        return declared.lower() == "video"
+    path = url.split("?", 1)[0].lower()
+    marker = path.find(MEDIA_PREFIX)
+    if marker >= 0:
+        token = path[marker + len(MEDIA_PREFIX) :].split(".", 1)[0]
+        stored = media.content_type_of(token)
+        if stored:
+            return stored.startswith("video/")
+    return path.endswith(VIDEO_EXTENSIONS)
+
+
+def rule_error(platform: str, media: list[tuple[str, str | None]], store: MediaStore) -> str | None:
+    """Why the real platform would refuse this target, or None (see providers.md)."""
+    if platform in ("instagram", "tiktok", "pinterest") and not media:
+        return f"{platform} requires at least one media item"
+    if platform == "youtube" and not any(is_video(url, kind, store) for url, kind in media):
+        return "youtube requires a video"
+    return None
+
+
+def target_error(
+    platform: str, media: list[tuple[str, str | None]], ctx: Context, spec: FaultSpec
+) -> str | None:
+    if platform in spec.fail_platforms:
+        return f"sandbox: injected failure publishing to {platform}"
+    return rule_error(platform, media, ctx.media)
+
+
+class ProviderApi:
+    """Template for one fake provider: auth and latency on every route, faults on create."""
+
+    name = ""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- hooks the providers fill in -------------------------------------------------
+    def route(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
+        raise NotImplementedError
+
+    def unauthorized(self, req: Request) -> Response:
+        raise NotImplementedError
+
+    def fault_error(self, req: Request, decision: Decision) -> Response:
+        raise NotImplementedError
+
+    def rate_limited(self, req: Request, decision: Decision) -> Response:
+        raise NotImplementedError
+
+    def finish(self, req: Request, resp: Response) -> Response:
+        return resp
+
+    # -- shared flow -----------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        spec = self.ctx.faults.spec(self.name)
+        if spec.latency_ms:
+            time.sleep(spec.latency_ms / 1000.0)
+        key = self.ctx.keys.lookup(self.name, req.bearer())
+        resp = self.unauthorized(req) if key is None else self.route(req, key, spec)
+        return self.finish(req, resp)
+
+    def create(self, req: Request, key: KeyEntry, spec: FaultSpec, do_create: Any) -> Response:
+        """Run one create-post through the fault plan: a fault answers instead of the
+        provider; "hang" creates the post and then never answers."""
+        decision = self.ctx.faults.decide_create(self.name)
+        if decision.kind == "error":
+            resp = self.fault_error(req, decision)
+        elif decision.kind == "rate_limit":
+            resp = self.rate_limited(req, decision)
+        else:
+            resp = do_create(req, key, spec)
+            if decision.kind == "hang":
+                resp = Response(status=0, hang_seconds=decision.hang_seconds, log=resp.log)
+        resp.create_request = True
+        return resp
+
+    def visible(self, key: KeyEntry, spec: FaultSpec) -> list[Any]:
+        """The key's accounts minus the platforms a fault hides."""
+        hidden = spec.missing_platforms
+        return [a for p, a in key.accounts.items() if p not in hidden]
