@@ -1,0 +1,162 @@
+"""Campaigns and their creative calendars: {"batches": [{"caption", "media_urls",
+"scheduled_for", ["batch_number"]}, ...]}.
+
+A batch's number is its own batch_number when it carries one, else its 1-based
+position; publishers address batches by that number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from db import validate
+from db.errors import BatchInvalid, BatchNotFound, CampaignNotFound, InvalidInput
+from db.pool import Conn
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One calendar entry, checked: a caption, media URLs, an aware time or None."""
+
+    batch_number: int
+    caption: str
+    media_urls: list[str] = field(default_factory=list)
+    scheduled_for: datetime | None = None
+
+
+def _check_calendar(calendar: object) -> dict[str, Any]:
+    if not isinstance(calendar, dict):
+        raise InvalidInput("creative_calendar", "must be a JSON object with a 'batches' list")
+    batches = calendar.get("batches", [])
+    if not isinstance(batches, list):
+        raise InvalidInput("creative_calendar.batches", "must be a list")
+    for i, b in enumerate(batches):
+        if not isinstance(b, dict):
+            raise InvalidInput(f"creative_calendar.batches[{i}]", "must be a JSON object")
+    return {**calendar, "batches": batches}
+
+
+def create_campaign(
+    conn: Conn,
+    user_id: uuid.UUID | str,
+    name: str,
+    creative_calendar: dict[str, Any] | None = None,
+    campaign_id: uuid.UUID | str | None = None,
+) -> uuid.UUID:
+    """Insert a campaign and return its id (the given one, or a new one)."""
+    uid = validate.as_uuid(user_id, "user_id")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("name", "must be non-empty text")
+    calendar = _check_calendar(creative_calendar if creative_calendar is not None else {})
+    cid = validate.as_uuid(campaign_id, "campaign_id") if campaign_id is not None else uuid.uuid4()
+    row = conn.execute(
+        """INSERT INTO campaigns (id, user_id, name, creative_calendar)
+           VALUES (%s, %s, %s, %s) RETURNING id""",
+        (cid, uid, name.strip(), Jsonb(calendar)),
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row["id"]))
+
+
+def update_calendar(
+    conn: Conn, campaign_id: uuid.UUID | str, creative_calendar: dict[str, Any]
+) -> None:
+    """Replace a campaign's calendar."""
+    cid = validate.as_uuid(campaign_id, "campaign_id")
+    calendar = _check_calendar(creative_calendar)
+    cur = conn.execute(
+        "UPDATE campaigns SET creative_calendar = %s, updated_at = now() WHERE id = %s",
+        (Jsonb(calendar), cid),
+    )
+    if cur.rowcount == 0:
+        raise CampaignNotFound(f"campaign {cid} not found")
+
+
+def get_campaign(conn: Conn, campaign_id: uuid.UUID | str) -> dict[str, Any] | None:
+    """The campaign row, or None."""
+    cid = validate.as_uuid(campaign_id, "campaign_id")
+    return conn.execute("SELECT * FROM campaigns WHERE id = %s", (cid,)).fetchone()
+
+
+def _number_of(raw: dict[str, Any], position: int, cid: uuid.UUID) -> int:
+    if "batch_number" not in raw or raw["batch_number"] is None:
+        return position
+    value = raw["batch_number"]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BatchInvalid(
+            f"campaign {cid} batches[{position - 1}].batch_number",
+            f"must be a positive integer, got {value!r}",
+        )
+    return value
+
+
+def _parse_batch(raw: dict[str, Any], number: int, cid: uuid.UUID) -> Batch:
+    where = f"campaign {cid} batch {number}"
+    caption = raw.get("caption")
+    if not isinstance(caption, str) or not caption.strip():
+        raise BatchInvalid(f"{where}: caption", "missing or empty")
+    media = raw.get("media_urls") or []
+    try:
+        media_urls = validate.str_list(media, "media_urls")
+    except InvalidInput as exc:
+        raise BatchInvalid(f"{where}: {exc.field}", exc.rule) from None
+    try:
+        when = validate.parse_aware(raw.get("scheduled_for"), "scheduled_for")
+    except InvalidInput as exc:
+        raise BatchInvalid(f"{where}: scheduled_for", exc.rule) from None
+    return Batch(batch_number=number, caption=caption, media_urls=media_urls, scheduled_for=when)
+
+
+def _raw_batches(conn: Conn, campaign_id: uuid.UUID | str) -> tuple[uuid.UUID, list[Any]]:
+    cid = validate.as_uuid(campaign_id, "campaign_id")
+    row = conn.execute(
+        "SELECT creative_calendar -> 'batches' AS batches FROM campaigns WHERE id = %s", (cid,)
+    ).fetchone()
+    if row is None:
+        raise CampaignNotFound(f"campaign {cid} not found")
+    batches = row["batches"]
+    if batches is None:
+        return cid, []
+    if not isinstance(batches, list):
+        raise BatchInvalid(f"campaign {cid} creative_calendar.batches", "must be a list")
+    return cid, batches
+
+
+def get_batch(conn: Conn, campaign_id: uuid.UUID | str, batch_number: int) -> Batch:
+    """Batch `batch_number` of the campaign; CampaignNotFound, BatchNotFound or
+    BatchInvalid (no caption, malformed or naive scheduled_for) otherwise."""
+    number = validate.positive_int(batch_number, "batch_number")
+    cid, batches = _raw_batches(conn, campaign_id)
+    matches = []
+    for pos, raw in enumerate(batches, start=1):
+        if not isinstance(raw, dict):
+            if pos == number:
+                raise BatchInvalid(f"campaign {cid} batch {number}", "must be a JSON object")
+            continue
+        if _number_of(raw, pos, cid) == number:
+            matches.append(raw)
+    if not matches:
+        raise BatchNotFound(
+            f"campaign {cid} has no batch {number} (it has {len(batches)} batches)"
+        )
+    if len(matches) > 1:
+        raise BatchInvalid(f"campaign {cid} batch {number}", "the number is used by two batches")
+    return _parse_batch(matches[0], number, cid)
+
+
+def list_batches(conn: Conn, campaign_id: uuid.UUID | str) -> list[Batch]:
+    """Every batch, checked, in calendar order."""
+    cid, batches = _raw_batches(conn, campaign_id)
+    out = []
+    for pos, raw in enumerate(batches, start=1):
+        if not isinstance(raw, dict):
+            raise BatchInvalid(f"campaign {cid} batch {pos}", "must be a JSON object")
+        out.append(_parse_batch(raw, _number_of(raw, pos, cid), cid))
+    return out
