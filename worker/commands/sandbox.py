@@ -1,0 +1,161 @@
+"""`socialpost sandbox`: serve the local PostForMe + LATE for demos and manual tests.
+
+The sandbox itself lives in providers.sandbox; it is imported inside the command so
+`socialpost --help` never pays for it.
+"""
+
+from __future__ import annotations
+
+import click
+
+EPILOG = """\b
+Examples:
+  socialpost sandbox --port 8900 --key postforme:pfm_demo --key late:sk_demo
+  socialpost sandbox --accept-any-key --fault postforme:error_rate=0.3 --seed 7
+  socialpost sandbox --key late:sk_demo:twitter,linkedin \\
+      --fault late:missing_platforms=instagram,tiktok --fault late:latency_ms=250
+
+\b
+Fault fields (per provider, repeat --fault to combine):
+  latency_ms=N          added to every API route of that provider
+  error_rate=0..1       create-post answers error_status (default 503)
+  error_status=N
+  rate_limit_rate=0..1  create-post answers 429 with Retry-After and rate headers
+  retry_after=S         seconds (default 1)
+  hang_rate=0..1        the post IS created, then no answer; the connection
+  hang_seconds=S        closes after S seconds (default 30)
+  missing_platforms=a,b accounts of these platforms vanish from account lists
+  fail_platforms=a,b    posts are accepted but these targets fail
+  seed_shapes=true      PostForMe answers in the seed's {"data": {...}} shapes
+
+\b
+Control it at run time over HTTP (see providers/sandbox/control.py):
+  POST /_sandbox/keys {"provider","key","platforms"?}   POST /_sandbox/keys/revoke
+  POST /_sandbox/faults {"provider", ...fields}          GET  /_sandbox/faults
+  POST /_sandbox/responses {"provider","responses":[{"status":503},{"hang":true}]}
+  GET  /_sandbox/stats   GET /_sandbox/requests?provider=late   POST /_sandbox/reset
+"""
+
+
+def _parse_key(text: str) -> tuple[str, str, list[str] | None]:
+    """'postforme:KEY' or 'late:KEY:twitter,linkedin' -> (provider, key, platforms)."""
+    from providers.sandbox.faults import PLATFORMS, check_provider
+
+    provider, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise click.BadParameter(f"{text!r}: expected PROVIDER:KEY[:platform,platform]")
+    try:
+        provider = check_provider(provider)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    key, sep, tail = rest.rpartition(":")
+    names = [p.strip().lower() for p in tail.split(",") if p.strip()]
+    if sep and key and names and all(n in PLATFORMS or n == "x" for n in names):
+        return provider, key, names
+    return provider, rest, None
+
+
+@click.command(
+    "sandbox",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=int, default=8900, show_default=True, help="Port to listen on (0 = any free)."
+)
+@click.option(
+    "--accept-any-key",
+    is_flag=True,
+    help="Any non-empty bearer key (not revoked) works and has all nine platforms.",
+)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="PROVIDER:KEY[:PLATFORMS]",
+    help="Register a key (repeatable); PLATFORMS is a comma list, default all nine.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="PROVIDER:FIELD=VALUE",
+    help="Inject a fault (repeatable); fields are listed below.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the random faults (reproducible).")
+@click.option(
+    "--duplicate-window",
+    type=float,
+    default=86400.0,
+    show_default=True,
+    help="Seconds in which LATE answers 409 for the same content to the same account.",
+)
+def sandbox(
+    host: str,
+    port: int,
+    accept_any_key: bool,
+    keys: tuple[str, ...],
+    faults: tuple[str, ...],
+    seed: int | None,
+    duplicate_window: float,
+) -> None:
+    """Serve a local PostForMe and LATE (with fault injection) until Ctrl-C.
+
+    Point the workers at it with POSTFORME_BASE_URL and LATE_BASE_URL (printed at
+    start). State is in memory only.
+    """
+    import threading
+
+    from providers.sandbox import SandboxServer
+    from providers.sandbox.faults import FaultSpec, parse_fault_flag
+    from providers.sandbox.state import key_hint
+
+    specs: dict[str, dict[str, str]] = {}
+    for text in faults:
+        try:
+            provider, name, value = parse_fault_flag(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from exc
+        specs.setdefault(provider, {})[name] = value
+    try:
+        validated = {p: FaultSpec.from_mapping(spec) for p, spec in specs.items()}
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from exc
+    parsed_keys = [_parse_key(text) for text in keys]
+
+    server = SandboxServer(
+        host,
+        port,
+        accept_any_key=accept_any_key,
+        duplicate_window_seconds=duplicate_window,
+        seed=seed,
+    )
+    for provider, key, platforms in parsed_keys:
+        server.register_key(provider, key, platforms)
+    for provider, spec in specs.items():
+        server.set_faults(provider, **spec)
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+
+    click.echo(f"sandbox listening on {server.url}")
+    click.echo(f"  POSTFORME_BASE_URL={server.postforme_url}")
+    click.echo(f"  LATE_BASE_URL={server.late_url}")
+    for provider, key, platforms in parsed_keys:
+        shown = ",".join(platforms) if platforms else "all platforms"
+        click.echo(f"  key {provider} …{key_hint(key)}: {shown}")
+    if accept_any_key:
+        click.echo("  any bearer key is accepted")
+    healthy = FaultSpec().to_dict()
+    for provider, fault_spec in validated.items():
+        changed = {k: v for k, v in fault_spec.to_dict().items() if v != healthy[k]}
+        click.echo(f"  faults {provider}: {changed}")
+    click.echo("Ctrl-C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.stop()
