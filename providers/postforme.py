@@ -1,0 +1,239 @@
+"""PostForMe client (primary provider): https://api.postforme.dev/v1.
+
+PostForMe publishes asynchronously: a create answers 201 with the post in `processing`,
+and per-platform results arrive later (`fetch_results`). Its only idempotency handle is
+`external_id`, which carries our post id; `find_post` looks a post up by it so an
+ambiguous create can be reconciled instead of resent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers import config
+from providers.base import HttpProvider, as_dict, first_str, log, unwrap
+from providers.errors import ProviderCallError
+from providers.http import classify_answer, utc_iso
+from providers.media import FetchedMedia
+from providers.models import AccountInfo
+from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
+from providers.platforms import normalize_platform
+
+# PostForMe's own platform names where they differ from the seed's.
+_TO_POSTFORME = {"twitter": "x"}
+_FROM_POSTFORME = {"x": "twitter", "tiktok_business": "tiktok"}
+_PAGE = 100
+_MAX_PAGES = 20
+
+
+def _seed_platform(name: object) -> str:
+    """The seed's name for a platform PostForMe reports ("x" -> "twitter")."""
+    raw = str(name or "").strip().lower()
+    return _FROM_POSTFORME.get(raw) or normalize_platform(raw) or raw
+
+
+class PostForMeProvider(HttpProvider):
+    """The seed's PostForMeProvider, plus classified outcomes for the worker."""
+
+    provider_key = "postforme"
+    display_name = "PostForMe"
+
+    @classmethod
+    def _default_base_url(cls) -> str:
+        return config.postforme_base_url()
+
+    @classmethod
+    def _default_read_timeout(cls) -> float:
+        return config.postforme_read_timeout()
+
+    # -- accounts --------------------------------------------------------------------
+    def _fetch_accounts(self) -> list[AccountInfo]:
+        accounts: list[AccountInfo] = []
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            body = self._query(
+                "GET", "/social-accounts", params={"limit": str(_PAGE), "offset": str(offset)}
+            )
+            items = body.get("data") if isinstance(body, dict) else body
+            if not isinstance(items, list):
+                items = []
+            for item in items:
+                account = self._account(item)
+                if account is not None:
+                    accounts.append(account)
+            meta = as_dict(body.get("meta")) if isinstance(body, dict) else {}
+            if not items or not meta.get("next"):
+                break
+            offset += len(items)
+        return accounts
+
+    @staticmethod
+    def _account(item: object) -> AccountInfo | None:
+        data = as_dict(item)
+        account_id = first_str(data.get("id"))
+        if account_id is None:
+            return None
+        if str(data.get("status") or "").lower() == "disconnected":
+            return None
+        return AccountInfo(
+            id=account_id,
+            platform=_seed_platform(data.get("platform")),
+            username=first_str(data.get("username"), data.get("name")) or "",
+            profile_id=None,
+        )
+
+    # -- publishing --------------------------------------------------------------------
+    def _create(self, request: PublishRequest, chosen: dict[str, AccountInfo]) -> PublishOutcome:
+        payload: dict[str, Any] = {
+            "caption": request.content,
+            "social_accounts": [account.id for account in chosen.values()],
+        }
+        if request.media_urls:
+            payload["media"] = [{"url": url} for url in request.media_urls]
+        if request.scheduled_for is not None:
+            payload["scheduled_at"] = utc_iso(request.scheduled_for)
+        if request.idempotency_key:
+            payload["external_id"] = request.idempotency_key
+        configs: dict[str, Any] = {}
+        for name, options in (request.platform_options or {}).items():
+            platform = normalize_platform(name)
+            if platform in chosen and isinstance(options, dict) and options:
+                configs[_TO_POSTFORME.get(platform, platform)] = dict(options)
+        if configs:
+            payload["platform_configurations"] = configs
+
+        answer = self._send_create("/social-posts", payload)
+        if isinstance(answer, PublishOutcome):
+            return answer
+        if not answer.ok:
+            return classify_answer(answer, self.name, self._secrets())
+        post = unwrap(answer.body)
+        return PublishOutcome(
+            kind=OutcomeKind.PUBLISHED,
+            provider=self.name,
+            http_status=answer.status,
+            provider_post_id=first_str(post.get("id")),
+            provider_status=first_str(post.get("status")),
+            # Results are asynchronous: accepted for now, fetch_results tells later.
+            targets={p: TargetResult(platform=p, success=None) for p in chosen},
+            latency_ms=answer.latency_ms,
+        )
+
+    def find_post(self, idempotency_key: str) -> PublishOutcome | None:
+        """The post created with external_id == `idempotency_key`, as a PUBLISHED outcome,
+        or None when there is none. Raises ProviderCallError if the lookup fails."""
+        body = self._query(
+            "GET", "/social-posts", params={"external_id": idempotency_key, "limit": "10"}
+        )
+        items = body.get("data") if isinstance(body, dict) else body
+        for item in items if isinstance(items, list) else []:
+            post = as_dict(item)
+            found = post.get("external_id")
+            if found is not None and found != idempotency_key:
+                continue  # a server that ignored the filter
+            post_id = first_str(post.get("id"))
+            if post_id is None:
+                continue
+            return PublishOutcome(
+                kind=OutcomeKind.PUBLISHED,
+                provider=self.name,
+                http_status=200,
+                provider_post_id=post_id,
+                provider_status=first_str(post.get("status")),
+                targets={p: TargetResult(platform=p) for p in self._post_platforms(post)},
+            )
+        return None
+
+    def _post_platforms(self, post: dict[str, Any]) -> list[str]:
+        platforms: list[str] = []
+        ids: list[str] = []
+        for entry in post.get("social_accounts") or []:
+            if isinstance(entry, dict) and entry.get("platform"):
+                platforms.append(_seed_platform(entry["platform"]))
+            elif isinstance(entry, str):
+                ids.append(entry)
+        if ids:
+            by_id = self._platforms_by_account()
+            platforms.extend(by_id[i] for i in ids if i in by_id)
+        return list(dict.fromkeys(platforms))
+
+    def _platforms_by_account(self, refresh: bool = False) -> dict[str, str]:
+        if refresh:
+            self.invalidate_accounts()
+        return {a.id: a.platform for a in self.accounts()}
+
+    def fetch_results(self, provider_post_id: str) -> dict[str, TargetResult]:
+        """Per-platform results of a post (empty while it is still processing).
+        Raises ProviderCallError."""
+        body = self._query(
+            "GET", "/social-post-results", params={"post_id": provider_post_id, "limit": "100"}
+        )
+        items = body.get("data") if isinstance(body, dict) else body
+        results = [as_dict(i) for i in items] if isinstance(items, list) else []
+        by_id: dict[str, str] | None = None
+        out: dict[str, TargetResult] = {}
+        for result in results:
+            account_id = first_str(result.get("social_account_id"))
+            platform: str | None = None
+            if account_id is not None:
+                if by_id is None:
+                    by_id = self._platforms_by_account()
+                if account_id not in by_id:
+                    by_id = self._platforms_by_account(refresh=True)
+                platform = by_id.get(account_id)
+            if platform is None and result.get("platform"):
+                platform = _seed_platform(result["platform"])
+            if platform is None:
+                continue
+            data = as_dict(result.get("platform_data"))
+            success = result.get("success")
+            error = result.get("error")
+            out[platform] = TargetResult(
+                platform=platform,
+                success=success if isinstance(success, bool) else None,
+                platform_post_id=first_str(data.get("id")),
+                platform_post_url=first_str(data.get("url")),
+                error=self._clean(error) if error else None,
+            )
+        return out
+
+    # -- OAuth -------------------------------------------------------------------------
+    def get_oauth_url(self, platform: str, redirect_url: str) -> str | None:
+        """Seed API: the URL where a user connects `platform`, or None on failure."""
+        name = normalize_platform(platform)
+        if name is None:
+            log.warning("%s: OAuth URL for unknown platform %r", self.name, platform)
+            return None
+        try:
+            body = self._query(
+                "POST",
+                "/social-accounts/auth-url",
+                json_body={
+                    "platform": _TO_POSTFORME.get(name, name),
+                    "redirect_url": redirect_url,
+                },
+            )
+        except ProviderCallError as exc:
+            log.warning("%s: OAuth URL failed: %s", self.name, self._clean(exc))
+            return None
+        except Exception as exc:  # the seed API never raises
+            log.warning("%s: OAuth URL failed: %s", self.name, self._clean(repr(exc)))
+            return None
+        outer = as_dict(body)
+        inner = as_dict(outer.get("data"))
+        return first_str(outer.get("url"), inner.get("auth_url"), inner.get("url"))
+
+    # -- media -------------------------------------------------------------------------
+    def _presign(self, media: FetchedMedia) -> tuple[str, str]:
+        body = unwrap(
+            self._query(
+                "POST", "/media/create-upload-url", json_body={"content_type": media.content_type}
+            )
+        )
+        upload_url = first_str(body.get("upload_url"), body.get("uploadUrl"))
+        media_url = first_str(body.get("media_url"), body.get("mediaUrl"))
+        if not upload_url or not media_url:
+            raise ProviderCallError(
+                self._local_reject("media upload: no upload_url/media_url in the answer")
+            )
+        return upload_url, media_url
