@@ -256,18 +256,18 @@ def set_step(
     return cur.rowcount == 1
 
 
+# The due ids are collected into an array (an InitPlan) so the UPDATE finds them by
+# primary key; a join against a CTE lets the planner hash-join over every scheduled row.
 _RELEASE = """
-WITH due AS (
-    SELECT id FROM social_posts
-    WHERE status = 'scheduled' AND scheduled_for <= {now}
-    ORDER BY scheduled_for
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
 UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
                           lease_owner = NULL, lease_expires_at = NULL
-FROM due
-WHERE p.id = due.id AND p.status = ANY(%(from)s)
+WHERE p.id = ANY(ARRAY(
+        SELECT id FROM social_posts
+        WHERE status = 'scheduled' AND scheduled_for <= {now}
+        ORDER BY scheduled_for
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
+  AND p.status = ANY(%(from)s)
 RETURNING p.id, p.scheduled_for
 """
 

@@ -1,0 +1,190 @@
+"""Migrations, schema contract with the seed, config errors and pool hygiene."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+
+from db import config, migrations, pool, states
+from db.errors import ConfigError, DbError
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _drop(name: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrating_twice_changes_nothing(database_url: str) -> None:
+    assert migrations.apply(database_url) == []
+    assert migrations.applied(database_url) == [m.version for m in migrations.available()]
+
+
+def test_concurrent_migrate_on_a_fresh_database() -> None:
+    """Two processes race to create and migrate the same missing database."""
+    name = f"sp_mig_{uuid.uuid4().hex[:10]}"
+    dsn = ADMIN.rpartition("/")[0] + "/" + name
+    code = "import sys; from db import migrations; print(','.join(migrations.apply(sys.argv[1])))"
+    try:
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, dsn], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outs
+        applied = [v for out, _ in outs for v in out.strip().split(",") if v]
+        expected = [m.version for m in migrations.available()]
+        assert sorted(applied) == sorted(expected)  # each version applied by exactly one
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+            assert [r[0] for r in rows] == expected
+            assert conn.execute("SELECT to_regclass('social_posts')").fetchone() != (None,)
+        # a thread in this process migrating again finds nothing to do
+        assert migrations.apply(dsn) == []
+    finally:
+        _drop(name)
+
+
+def test_edited_migration_is_refused(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = migrations.available()
+    edited = [migrations.Migration(real[0].version, real[0].name, real[0].sql + "\n-- edit")]
+    monkeypatch.setattr(migrations, "available", lambda: edited + real[1:])
+    with pytest.raises(DbError, match="edited after it was applied"):
+        migrations.apply(database_url)
+
+
+def _check_values(conn: psycopg.Connection, constraint: str) -> set[str]:
+    row = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", (constraint,)
+    ).fetchone()
+    assert row is not None, constraint
+    return set(re.findall(r"'([a-z_]+)'::text", row[0]))
+
+
+def test_check_constraints_match_states(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        assert _check_values(conn, "social_posts_status_check") == set(states.STATUSES)
+        assert _check_values(conn, "post_targets_status_check") == set(states.TARGET_STATUSES)
+
+
+SEED_COLUMNS = {
+    "user_social_credentials": {
+        "user_id": "uuid", "provider": "text", "encrypted_api_key": "text",
+        "connected_platforms": "ARRAY", "updated_at": "timestamp with time zone",
+    },
+    "social_posts": {
+        "id": "uuid", "user_id": "uuid", "provider": "text", "provider_post_id": "text",
+        "platforms": "ARRAY", "platform_post_ids": "jsonb", "platform_post_urls": "jsonb",
+        "content": "text", "media_urls": "ARRAY", "scheduled_for": "timestamp with time zone",
+        "posted_at": "timestamp with time zone", "status": "text", "error_message": "text",
+        "campaign_id": "uuid", "batch_number": "integer",
+        "created_at": "timestamp with time zone",
+    },
+}
+
+
+def test_seed_tables_keep_every_column_and_type(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for table, columns in SEED_COLUMNS.items():
+            rows = conn.execute(
+                """SELECT column_name, data_type FROM information_schema.columns
+                   WHERE table_name = %s""",
+                (table,),
+            ).fetchall()
+            have: dict[str, str] = dict(rows)
+            for col, typ in columns.items():
+                assert have.get(col) == typ, (table, col, have.get(col))
+        pk = conn.execute(
+            """SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+               WHERE i.indrelid = 'user_social_credentials'::regclass AND i.indisprimary"""
+        ).fetchone()
+        assert pk is not None and sorted(pk[0]) == ["provider", "user_id"]
+        # the seed's own insert (no id) still works: gen_random_uuid() default
+        row = conn.execute(
+            """INSERT INTO social_posts (user_id, platforms, content, status)
+               VALUES (gen_random_uuid(), '{twitter}', 'seed style', 'posted') RETURNING id"""
+        ).fetchone()
+        assert row is not None and isinstance(row[0], uuid.UUID)
+        conn.rollback()
+
+
+def test_unknown_status_is_refused_by_the_database(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO social_posts (user_id, status) VALUES (gen_random_uuid(), 'bogus')"
+        )
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "needle"),
+    [
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
+        ("DATABASE_URL", "not a dsn", "DATABASE_URL"),
+        ("SOCIALPOST_DB_POOL_MAX", "many", "SOCIALPOST_DB_POOL_MAX"),
+        ("SOCIALPOST_DB_POOL_MIN", "-1", "SOCIALPOST_DB_POOL_MIN"),
+        ("SOCIALPOST_DB_POOL_TIMEOUT", "soon", "SOCIALPOST_DB_POOL_TIMEOUT"),
+    ],
+)
+def test_bad_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, needle: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match=needle) as info:
+        config.database_url()
+        config.pool_settings()
+    assert "\n" not in str(info.value)
+
+
+def test_pool_max_below_min_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIALPOST_DB_POOL_MIN", "5")
+    monkeypatch.setenv("SOCIALPOST_DB_POOL_MAX", "2")
+    with pytest.raises(ConfigError, match="SOCIALPOST_DB_POOL_MAX"):
+        config.pool_settings()
+
+
+def test_transaction_rolls_back_and_returns_the_connection(database_url: str) -> None:
+    user = uuid.uuid4()
+    p = pool.get_pool(database_url)
+    assert p is pool.get_pool(database_url)  # one pool per process and dsn
+    for _ in range(p.max_size + 2):  # more than the pool holds: a leak would block here
+        with pytest.raises(RuntimeError), pool.transaction(database_url) as conn:
+            conn.execute(
+                "INSERT INTO campaigns (user_id, name) VALUES (%s, 'rolled back')", (user,)
+            )
+            raise RuntimeError("boom")
+    with pool.transaction(database_url) as conn:
+        row = conn.execute("SELECT count(*) AS n FROM campaigns WHERE user_id = %s", (user,))
+        assert row.fetchone() == {"n": 0}
+    stats = p.get_stats()
+    assert stats.get("pool_size", 0) - stats.get("pool_available", 0) == 0
+
+
+def test_pool_is_rebuilt_after_fork(database_url: str) -> None:
+    """A forked child must not reuse the parent's pool (shared sockets)."""
+    import os
+
+    parent = pool.get_pool(database_url)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        ok = 0
+        try:
+            child = pool.get_pool(database_url)
+            with pool.transaction(database_url) as conn:
+                conn.execute("SELECT 1")
+            ok = int(child is not parent)
+        finally:
+            os.write(write, str(ok).encode())
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    with pool.transaction(database_url) as conn:  # the parent's pool still works
+        assert conn.execute("SELECT 1 AS x").fetchone() == {"x": 1}
