@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import socket
 import threading
 import time
@@ -34,6 +35,7 @@ _CHUNK = 64 * 1024
 TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
 
 _local = threading.local()
+_URL_IN_ERROR = re.compile(r"with url: \S+")
 
 
 def session_for(key: str) -> requests.Session:
@@ -117,7 +119,8 @@ def classify_exception(
     exc: BaseException, read_timeout: float, secrets: Iterable[str | None] = ()
 ) -> tuple[OutcomeKind, str]:
     """Map a requests failure to (kind, redacted message)."""
-    detail = clean_error(exc, secrets)[:200]
+    # Request paths and query strings may hold signed tokens: keep them out of errors.
+    detail = _URL_IN_ERROR.sub("with url: (hidden)", clean_error(exc, secrets))[:200]
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return OutcomeKind.TRANSIENT, "connect timeout: nothing was sent"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -321,13 +324,15 @@ def _message_of(value: Any) -> str:
 
 
 def error_message(body: Any, text: str) -> str:
-    """The human part of an error answer, from either provider's error shape."""
+    """The human part of an error answer, from either provider's error shape
+    (PostForMe/NestJS: message + errors, "error" being the reason phrase; LATE: error)."""
     if isinstance(body, dict):
         parts: list[str] = []
         for key in ("message", "error", "detail", "error_description"):
             msg = _message_of(body.get(key))
-            if msg and msg not in parts:
+            if msg:
                 parts.append(msg)
+                break
         errors = _message_of(body.get("errors"))
         if errors and errors not in parts:
             parts.append(errors)
