@@ -29,7 +29,7 @@ from providers.http import (
 )
 from providers.media import FetchedMedia, fetch_media
 from providers.models import AccountInfo, PostResult
-from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
+from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
 from providers.platforms import normalize_platform, normalize_platforms
 from providers.redact import clean_error
 
@@ -208,6 +208,19 @@ class HttpProvider(SocialPostingProvider):
 
     def _after_upload(self) -> None:
         """Hook: LATE waits for its CDN."""
+
+    @abstractmethod
+    def find_post(self, idempotency_key: str) -> PublishOutcome | None:
+        """The post created under `idempotency_key`, for reconciling an AMBIGUOUS create;
+        None when none is known. Raises ProviderCallError if the lookup itself fails."""
+
+    @abstractmethod
+    def fetch_results(self, provider_post_id: str) -> dict[str, TargetResult]:
+        """Per-platform results of an accepted post. Raises ProviderCallError."""
+
+    @abstractmethod
+    def get_oauth_url(self, platform: str, redirect_url: str) -> str | None:
+        """Where a user connects `platform` to this provider; None on failure."""
 
     # -- redaction -------------------------------------------------------------------
     def _secrets(self) -> tuple[str, ...]:

@@ -124,6 +124,21 @@ class LateProvider(HttpProvider):
         body = as_dict(answer.body)
         post = as_dict(body.get("post")) or as_dict(body.get("data")) or body
         by_account = {account.id: platform for platform, account in chosen.items()}
+        results = self._targets(post, by_account)
+        for platform in chosen:  # the seed's answer may omit status: accepted for now
+            results.setdefault(platform, TargetResult(platform=platform))
+        return PublishOutcome(
+            kind=OutcomeKind.PUBLISHED,
+            provider=self.name,
+            http_status=answer.status,
+            provider_post_id=_id_of(post.get("_id")) or _id_of(post.get("id")),
+            provider_status=first_str(post.get("status")),
+            targets=results,
+            latency_ms=answer.latency_ms,
+        )
+
+    def _targets(self, post: dict[str, Any], by_account: dict[str, str]) -> dict[str, TargetResult]:
+        """Per-platform results from a LATE post's `platforms` list."""
         results: dict[str, TargetResult] = {}
         for item in post.get("platforms") or []:
             target = as_dict(item)
@@ -141,17 +156,14 @@ class LateProvider(HttpProvider):
                 platform_post_url=first_str(target.get("platformPostUrl")),
                 error=self._clean(error) if error else None,
             )
-        for platform in chosen:  # the seed's answer may omit status: accepted for now
-            results.setdefault(platform, TargetResult(platform=platform))
-        return PublishOutcome(
-            kind=OutcomeKind.PUBLISHED,
-            provider=self.name,
-            http_status=answer.status,
-            provider_post_id=_id_of(post.get("_id")) or _id_of(post.get("id")),
-            provider_status=first_str(post.get("status")),
-            targets=results,
-            latency_ms=answer.latency_ms,
-        )
+        return results
+
+    def fetch_results(self, provider_post_id: str) -> dict[str, TargetResult]:
+        """Per-platform results of a post (GET /posts/{id}); useful for scheduled posts.
+        Raises ProviderCallError."""
+        body = as_dict(self._query("GET", f"/posts/{provider_post_id}"))
+        post = as_dict(body.get("post")) or as_dict(body.get("data")) or body
+        return self._targets(post, {})
 
     def find_post(self, idempotency_key: str) -> PublishOutcome | None:
         """Always None: LATE cannot look posts up by request id. Resending with the same
