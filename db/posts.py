@@ -9,9 +9,10 @@ wins, never a SELECT followed by an UPDATE.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
@@ -47,12 +48,37 @@ class NewPost:
     id: uuid.UUID | str | None = None
 
     def validated(self, now: datetime | None = None) -> NewPost:
-        """A normalised copy, or InvalidInput naming the first bad field."""
+        """A normalised copy, or InvalidInput naming the first bad field.
+
+        A 'failed' post records refused input, so its fields are kept only as far
+        as they can be stored (its id and user_id must still be valid)."""
         status = self.status
         if status is not None and status not in states.INSERTABLE:
             allowed = ", ".join(states.INSERTABLE)
             raise InvalidInput("status", f"a new post must be one of {allowed}; got {status!r}")
-        failed = status == states.FAILED
+        post_id = validate.as_uuid(self.id, "id") if self.id is not None else uuid.uuid4()
+        user_id = validate.as_uuid(self.user_id, "user_id")
+        if self.content is not None and not isinstance(self.content, str):
+            raise InvalidInput("content", f"must be text, got {type(self.content).__name__}")
+        if status == states.FAILED:
+            if not (isinstance(self.error_message, str) and self.error_message.strip()):
+                raise InvalidInput("error_message", "is required for a failed post")
+            return NewPost(
+                id=post_id, user_id=user_id, content=self.content,
+                platforms=_lenient(lambda: validate.platforms(self.platforms, allow_empty=True),
+                                   []),
+                media_urls=[m for m in (self.media_urls or []) if isinstance(m, str)],
+                scheduled_for=_lenient(
+                    lambda: validate.opt_aware(self.scheduled_for, "scheduled_for"), None),
+                campaign_id=_lenient(
+                    lambda: validate.opt_uuid(self.campaign_id, "campaign_id"), None),
+                batch_number=_lenient(
+                    lambda: validate.positive_int(self.batch_number, "batch_number"), None),
+                platform_options=_lenient(
+                    lambda: validate.json_object(self.platform_options, "platform_options"),
+                    None),
+                status=status, error_message=_clip(self.error_message),
+            )
         scheduled_for = validate.opt_aware(self.scheduled_for, "scheduled_for")
         if status is None:
             future = scheduled_for is not None and scheduled_for > (
@@ -61,28 +87,16 @@ class NewPost:
             status = states.SCHEDULED if future else states.QUEUED
         if status == states.SCHEDULED and scheduled_for is None:
             raise InvalidInput("scheduled_for", "is required for a scheduled post")
-        if not failed and (not isinstance(self.content, str) or not self.content.strip()):
+        if not isinstance(self.content, str) or not self.content.strip():
             raise InvalidInput("content", "must be non-empty text")
-        if self.content is not None and not isinstance(self.content, str):
-            raise InvalidInput("content", f"must be text, got {type(self.content).__name__}")
-        if failed:
-            if not (isinstance(self.error_message, str) and self.error_message.strip()):
-                raise InvalidInput("error_message", "is required for a failed post")
-            # refused input is recorded as given, as far as it can be stored
-            try:
-                platforms = validate.platforms(self.platforms, allow_empty=True)
-            except InvalidInput:
-                platforms = []
-            media = [m for m in (self.media_urls or []) if isinstance(m, str)]
-        else:
-            platforms = validate.platforms(self.platforms)
-            media = validate.str_list(self.media_urls, "media_urls")
+        platforms = validate.platforms(self.platforms)
+        media = validate.str_list(self.media_urls, "media_urls")
         batch = self.batch_number
         if batch is not None:
             validate.positive_int(batch, "batch_number")
         return NewPost(
-            id=validate.as_uuid(self.id, "id") if self.id is not None else uuid.uuid4(),
-            user_id=validate.as_uuid(self.user_id, "user_id"),
+            id=post_id,
+            user_id=user_id,
             content=self.content,
             platforms=platforms,
             media_urls=media,
@@ -93,6 +107,17 @@ class NewPost:
             status=status,
             error_message=_clip(self.error_message),
         )
+
+
+T = TypeVar("T")
+
+
+def _lenient(check: Callable[[], T], fallback: T) -> T:
+    """The checked value, or `fallback` when it is invalid (for recording refused input)."""
+    try:
+        return check()
+    except InvalidInput:
+        return fallback
 
 
 @dataclass

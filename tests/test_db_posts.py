@@ -60,9 +60,13 @@ def test_insert_scheduled_and_failed(database_url: str) -> None:
         assert row["status"] == "queued"  # already due: no need to wait for the releaser
         row, _ = posts.insert_post(
             conn, _new(status="failed", platforms=["myspace", "myspace"], content="",
+                       scheduled_for=datetime(2030, 1, 1), campaign_id="bad",
                        error_message="platforms: 'myspace' is not supported"))
         assert row["status"] == "failed" and row["finished_at"] is not None
         assert row["error_message"] == "platforms: 'myspace' is not supported"
+        assert row["scheduled_for"] is None and row["campaign_id"] is None  # kept if storable
+        with pytest.raises(InvalidInput, match="user_id"):  # a failed post still needs its user
+            posts.insert_post(conn, _new(user_id="x", status="failed", error_message="bad"))
 
 
 @pytest.mark.parametrize(
