@@ -418,3 +418,12 @@ def test_seed_post_never_raises(sandbox: Any) -> None:
     assert not result.success and result.error
     result = provider.post("hi", ["twitter"], media_urls=[123])  # type: ignore[list-item]
     assert not result.success and result.error
+
+
+def test_late_fetch_results(sandbox: Any) -> None:
+    provider, _ = make(sandbox, "late")
+    outcome = provider.publish(request("late-res", ("twitter", "threads")))
+    assert outcome.provider_post_id
+    results = provider.fetch_results(outcome.provider_post_id)
+    assert set(results) == {"twitter", "threads"}
+    assert all(r.success is True and r.platform_post_url for r in results.values())

@@ -3,6 +3,7 @@ in what they log, return or raise."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import socket
@@ -66,7 +67,7 @@ def test_key_never_leaves_the_client(
     )
     for i in range(5):
         req = PublishRequest(content=f"post {i}", platforms=("twitter",), idempotency_key=f"k{i}")
-        collect(lambda req=req: provider.publish(req))
+        collect(functools.partial(provider.publish, req))
     collect(lambda: provider.post("seed post", ["twitter", "tiktok"]))
     collect(lambda: provider.post("seed post ok", ["twitter"], post_id="seed-1"))
     collect(provider.accounts)
