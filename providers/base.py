@@ -344,18 +344,28 @@ class HttpProvider(SocialPostingProvider):
             log.warning("%s: listing accounts failed: %s", self.name, self._clean(repr(exc)))
         return []
 
-    def _resolve(self, platforms: Iterable[str]) -> tuple[dict[str, AccountInfo], list[str]]:
-        """One account per requested platform (the first connected one), and the
-        platforms without any. A miss in a cached list is checked once more fresh."""
+    def _resolve(self, platforms: Iterable[str]) -> tuple[dict[str, AccountInfo], list[str], bool]:
+        """One account per requested platform (the first connected one), the platforms
+        without any, and whether the list came from the cache. A miss in a cached list
+        is checked once more against a fresh one."""
         wanted = list(platforms)
         accounts, cached = self._accounts_with_source()
         chosen = _pick(accounts, wanted)
         if cached and len(chosen) < len(wanted):
             self.invalidate_accounts()
-            accounts, _ = self._accounts_with_source()
+            accounts, cached = self._accounts_with_source()
             chosen = _pick(accounts, wanted)
         missing = [p for p in wanted if p not in chosen]
-        return chosen, missing
+        return chosen, missing, cached
+
+    def _no_account(self, missing: list[str], status: int | None = None) -> PublishOutcome:
+        return PublishOutcome(
+            kind=OutcomeKind.NO_ACCOUNT,
+            provider=self.name,
+            http_status=status,
+            error=f"No connected accounts for: {missing}",
+            missing_platforms=tuple(missing),
+        )
 
     # -- publishing --------------------------------------------------------------------
     def publish(self, request: PublishRequest, *, allow_partial: bool = False) -> PublishOutcome:
@@ -374,20 +384,24 @@ class HttpProvider(SocialPostingProvider):
             if not self._key:
                 return self._no_key_outcome()
             try:
-                chosen, missing = self._resolve(platforms)
+                chosen, missing, cached = self._resolve(platforms)
             except ProviderCallError as exc:
                 return exc.outcome
             if missing and (not allow_partial or not chosen):
-                return PublishOutcome(
-                    kind=OutcomeKind.NO_ACCOUNT,
-                    provider=self.name,
-                    error=f"No connected accounts for: {missing}",
-                    missing_platforms=tuple(missing),
-                )
+                return self._no_account(missing)
             sent = True
             outcome = self._create(request, chosen)
             if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.CREDENTIAL_REJECTED):
                 self.invalidate_accounts()  # an account id may be stale
+            if outcome.kind is OutcomeKind.REJECTED and cached:
+                # Refused with a cached account list: if an account has gone since, say
+                # so (nothing was created) rather than blame the post.
+                try:
+                    fresh_chosen, fresh_missing, _ = self._resolve(platforms)
+                except ProviderCallError:
+                    fresh_chosen, fresh_missing = chosen, missing
+                if len(fresh_missing) > len(missing) and (not allow_partial or not fresh_chosen):
+                    return self._no_account(fresh_missing, outcome.http_status)
             if missing:
                 outcome = replace(outcome, missing_platforms=tuple(missing))
             self._log_outcome(outcome)

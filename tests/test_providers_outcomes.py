@@ -427,3 +427,14 @@ def test_late_fetch_results(sandbox: Any) -> None:
     results = provider.fetch_results(outcome.provider_post_id)
     assert set(results) == {"twitter", "threads"}
     assert all(r.success is True and r.platform_post_url for r in results.values())
+
+
+@pytest.mark.parametrize("which", PROVIDERS)
+def test_account_gone_since_cached_is_no_account(sandbox: Any, which: str) -> None:
+    provider, _ = make(sandbox, which)
+    provider.accounts()  # cached with tiktok
+    sandbox.set_faults(which, missing_platforms=["tiktok"])
+    outcome = provider.publish(request("gone", ("tiktok",)))
+    assert outcome.kind is OutcomeKind.NO_ACCOUNT
+    assert outcome.missing_platforms == ("tiktok",)
+    assert creates(sandbox, which) == 0
