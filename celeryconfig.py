@@ -132,5 +132,6 @@ beat_schedule = {
     },
 }
 beat_schedule_filename = os.environ.get(
-    "SOCIALPOST_BEAT_SCHEDULE", os.path.join(os.environ.get("SOCIALPOST_STATE_DIR", ".state"), "celerybeat-schedule")
+    "SOCIALPOST_BEAT_SCHEDULE",
+    os.path.join(os.environ.get("SOCIALPOST_STATE_DIR", ".state"), "celerybeat-schedule"),
 )

@@ -285,15 +285,17 @@ def set_step(
 # primary key; a join against a CTE lets the planner hash-join over every scheduled row.
 _RELEASE = """
 UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
-                          lease_owner = NULL, lease_expires_at = NULL
+                          lease_owner = NULL, lease_expires_at = NULL,
+                          next_attempt_at = COALESCE(p.next_attempt_at, p.scheduled_for)
 WHERE p.id = ANY(ARRAY(
         SELECT id FROM social_posts
-        WHERE status = 'scheduled' AND scheduled_for <= {now}
-        ORDER BY scheduled_for
+        WHERE status = 'scheduled' AND NOT handed_to_provider
+          AND COALESCE(next_attempt_at, scheduled_for) <= {now}
+        ORDER BY COALESCE(next_attempt_at, scheduled_for)
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED))
   AND p.status = ANY(%(from)s)
-RETURNING p.id, p.scheduled_for
+RETURNING p.id, COALESCE(p.next_attempt_at, p.scheduled_for) AS scheduled_for
 """
 
 

@@ -34,12 +34,14 @@ def refresh_all(user_id: str | None = None) -> dict[str, Any]:
             continue
         client = provider_for(Step(0, "user", info.provider, cred.api_key))  # type: ignore[arg-type]
         try:
-            client.invalidate_accounts()  # type: ignore[attr-defined]
-            accounts = client.accounts()  # type: ignore[attr-defined]
+            client.invalidate_accounts()
+            accounts = client.accounts()
         except ProviderCallError as exc:
             if exc.outcome.kind is OutcomeKind.CREDENTIAL_REJECTED:
                 with connection() as conn:
-                    creds.mark_invalid(conn, info.user_id, info.provider, exc.outcome.error or "rejected")
+                    creds.mark_invalid(
+                        conn, info.user_id, info.provider, exc.outcome.error or "rejected"
+                    )
                 summary["invalid"] += 1
             else:
                 summary["errors"] += 1

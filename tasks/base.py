@@ -11,7 +11,7 @@ import psycopg_pool
 from celery import Task
 
 
-class SocialTask(Task):  # type: ignore[misc]
+class SocialTask(Task):
     abstract = True
     autoretry_for = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
     retry_backoff = 1

@@ -69,9 +69,11 @@ def decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decis
     if kind is OutcomeKind.RATE_LIMITED:
         if step_attempts >= policy.max_rate_limited_attempts:
             return Decision(Action.FALL_OVER, reason=why)
-        wait = outcome.retry_after
-        if wait is None or wait <= 0:
+        given = outcome.retry_after
+        if given is None or given <= 0:
             wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)
+        else:
+            wait = given
         if wait > policy.max_countdown:
             return Decision(Action.DEFER, wait, why)
         # A hair past the provider's reset, so the retry is not early by a clock tick.

@@ -20,7 +20,7 @@ from db import delivery as ledger
 from db.errors import VaultError
 from db.pool import connection
 from db.vault import Vault
-from providers.base import SocialPostingProvider
+from providers.base import HttpProvider
 from providers.errors import ProviderCallError
 from providers.late import LateProvider
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
@@ -31,7 +31,7 @@ from tasks.planning import Plan, plan, plan_no_step
 
 log = logging.getLogger("socialpost.delivery")
 
-_providers: dict[tuple[str, str], SocialPostingProvider] = {}
+_providers: dict[tuple[str, str], HttpProvider] = {}
 _providers_lock = threading.Lock()
 _vault: Vault | None = None
 
@@ -44,7 +44,7 @@ def vault() -> Vault:
     return _vault
 
 
-def provider_for(step: Step) -> SocialPostingProvider:
+def provider_for(step: Step) -> HttpProvider:
     """One client per (provider, key) per process, so connections and account lists are reused."""
     digest = hashlib.sha256(step.api_key.encode()).hexdigest()
     with _providers_lock:
@@ -82,22 +82,23 @@ def _user_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
     return keys
 
 
-def _attempt(
-    client: SocialPostingProvider, request: PublishRequest, reconciling: bool
-) -> PublishOutcome:
+def _attempt(client: HttpProvider, request: PublishRequest, reconciling: bool) -> PublishOutcome:
     """Reconcile first when an earlier send may have landed; otherwise send."""
     if reconciling and request.idempotency_key:
         try:
-            found = client.find_post(request.idempotency_key)  # type: ignore[attr-defined]
+            found = client.find_post(request.idempotency_key)
         except ProviderCallError as exc:
             # Cannot tell yet: stay ambiguous, never resend blind.
             return PublishOutcome(
-                OutcomeKind.AMBIGUOUS, client.name, exc.outcome.http_status,
-                f"lookup failed: {exc.outcome.error}", latency_ms=exc.outcome.latency_ms,
+                OutcomeKind.AMBIGUOUS,
+                client.name,
+                exc.outcome.http_status,
+                f"lookup failed: {exc.outcome.error}",
+                latency_ms=exc.outcome.latency_ms,
             )
         if found is not None:
             return found
-    return client.publish(request, allow_partial=True)  # type: ignore[attr-defined]
+    return client.publish(request, allow_partial=True)
 
 
 def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> AttemptResult:
@@ -123,7 +124,7 @@ def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> Attem
         platforms=pending,
         media_urls=tuple(claim.media_urls),
         idempotency_key=idempotency_key(post_id, step.index),
-        platform_options=claim.platform_options,
+        platform_options=claim.platform_options or {},
     )
     client = provider_for(step)
     outcome = _attempt(client, request, claim.needs_reconcile)

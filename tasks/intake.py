@@ -51,7 +51,9 @@ def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acce
         media_urls=[],
         scheduled_for=None,
         campaign_id=campaign,
-        batch_number=batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else None,
+        batch_number=batch
+        if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0
+        else None,
         status="failed",
         error_message=error,
     )
@@ -64,9 +66,7 @@ def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acce
         return {"post_id": str(post_id), "status": "failed", "error": error}
 
 
-def accept(
-    raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]
-) -> Acceptance:
+def accept(raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]) -> Acceptance:
     """Validate and store one request; `enqueue(post_id)` starts delivery of a due post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
     try:
@@ -118,7 +118,7 @@ def accept_batch(
     number = raw.get("batch_number")
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         problems.append(f"batch_number: must be an integer >= 1, got {number!r}")
-    if problems or user is None or campaign is None:
+    if problems or user is None or campaign is None or not isinstance(number, int):
         return _record_refusal(raw, post_id, "; ".join(problems))
     try:
         with connection() as conn:
@@ -126,6 +126,8 @@ def accept_batch(
             batch = campaigns.get_batch(conn, campaign, number)
     except (NotFound, InvalidInput) as exc:
         return _record_refusal({**raw, "content": None}, post_id, str(exc))
+    if owner is None:
+        return _record_refusal(raw, post_id, f"campaign_id: no campaign {campaign}")
     if str(owner["user_id"]) != str(user):
         return _record_refusal(raw, post_id, "campaign_id: belongs to another user")
     media = raw.get("media_urls")

@@ -53,7 +53,9 @@ def _trail(previous: str | None, step: Step, reason: str) -> str:
     return f"{previous} | {entry}" if previous else entry
 
 
-def finalize(targets: dict[str, dict[str, Any]], platforms: list[str], now: datetime) -> dict[str, Any]:
+def finalize(
+    targets: dict[str, dict[str, Any]], platforms: list[str], now: datetime
+) -> dict[str, Any]:
     """The post's final status and seed columns from its (final) targets."""
     order = [p for p in platforms if p in targets] or list(targets)
     statuses = [targets[p]["status"] for p in order]
@@ -83,7 +85,9 @@ def finalize(targets: dict[str, dict[str, Any]], platforms: list[str], now: date
             p: targets[p]["platform_post_id"] for p in posted if targets[p].get("platform_post_id")
         },
         "platform_post_urls": {
-            p: targets[p]["platform_post_url"] for p in posted if targets[p].get("platform_post_url")
+            p: targets[p]["platform_post_url"]
+            for p in posted
+            if targets[p].get("platform_post_url")
         },
         "posted_at": now if posted else None,
         "error_message": message,
@@ -119,12 +123,18 @@ def _settle(
     return Plan(final["status"], step_index, 0, targets=changes, final=final)
 
 
-def plan_no_step(targets: dict[str, dict[str, Any]], platforms: list[str], any_chain: bool,
-                 now: datetime | None = None) -> Plan:
+def plan_no_step(
+    targets: dict[str, dict[str, Any]],
+    platforms: list[str],
+    any_chain: bool,
+    now: datetime | None = None,
+) -> Plan:
     """No credential step is left (or none was ever configured): pending targets fail."""
     moment = now or datetime.now(UTC)
     changes = [
-        TargetChange(p, "failed", error=t.get("error") if any_chain and t.get("error") else NO_CREDENTIALS)
+        TargetChange(
+            p, "failed", error=t.get("error") if any_chain and t.get("error") else NO_CREDENTIALS
+        )
         for p, t in targets.items()
         if t["status"] == "pending"
     ]
@@ -167,9 +177,17 @@ def plan(
         )
     if action is Action.UNCONFIRMED:
         changes = [
-            TargetChange(p, "unconfirmed", step.provider, step.source,
-                         error=_trail(targets[p].get("error"), step,
-                                      f"outcome unknown after {step_attempts} attempts: {decision.reason}"))
+            TargetChange(
+                p,
+                "unconfirmed",
+                step.provider,
+                step.source,
+                error=_trail(
+                    targets[p].get("error"),
+                    step,
+                    f"outcome unknown after {step_attempts} attempts: {decision.reason}",
+                ),
+            )
             for p in pending
         ]
         return _settle(targets, changes, platforms, None, step.index, moment)
@@ -188,32 +206,60 @@ def plan(
                 continue
             if reconciling and outcome.existing_post_id:
                 # Our own earlier create, answered late: adopt it, never resend.
-                changes.append(TargetChange(p, "posted", step.provider, step.source,
-                                            provider_post_id=outcome.existing_post_id))
+                changes.append(
+                    TargetChange(
+                        p,
+                        "posted",
+                        step.provider,
+                        step.source,
+                        provider_post_id=outcome.existing_post_id,
+                    )
+                )
             else:
                 # Same content already on that account: posting it elsewhere would double it.
-                changes.append(TargetChange(p, "failed", step.provider, step.source,
-                                            error=_trail(targets[p].get("error"), step, decision.reason)))
+                changes.append(
+                    TargetChange(
+                        p,
+                        "failed",
+                        step.provider,
+                        step.source,
+                        error=_trail(targets[p].get("error"), step, decision.reason),
+                    )
+                )
     else:
         for p in pending:
             if p in outcome.missing_platforms:
                 continue
             result = outcome.targets.get(p)
             if result is not None and result.success is False:
-                changes.append(TargetChange(
-                    p, "pending",
-                    error=_trail(targets[p].get("error"), step, result.error or "rejected by platform"),
-                ))
+                changes.append(
+                    TargetChange(
+                        p,
+                        "pending",
+                        error=_trail(
+                            targets[p].get("error"), step, result.error or "rejected by platform"
+                        ),
+                    )
+                )
                 continue
-            changes.append(TargetChange(
-                p, "posted", step.provider, step.source,
-                provider_post_id=outcome.provider_post_id,
-                platform_post_id=result.platform_post_id if result else None,
-                platform_post_url=result.platform_post_url if result else None,
-            ))
+            changes.append(
+                TargetChange(
+                    p,
+                    "posted",
+                    step.provider,
+                    step.source,
+                    provider_post_id=outcome.provider_post_id,
+                    platform_post_id=result.platform_post_id if result else None,
+                    platform_post_url=result.platform_post_url if result else None,
+                )
+            )
     for p in outcome.missing_platforms:
         if p in pending:
-            changes.append(TargetChange(
-                p, "pending", error=_trail(targets[p].get("error"), step, "no connected account")
-            ))
+            changes.append(
+                TargetChange(
+                    p,
+                    "pending",
+                    error=_trail(targets[p].get("error"), step, "no connected account"),
+                )
+            )
     return _settle(targets, changes, platforms, nxt, step.index, moment)

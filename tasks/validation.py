@@ -55,7 +55,9 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_uuid(name: str, value: object, problems: list[str], *, required: bool) -> uuid.UUID | None:
+def parse_uuid(
+    name: str, value: object, problems: list[str], *, required: bool
+) -> uuid.UUID | None:
     if value is None or value == "":
         if required:
             problems.append(f"{name}: is required (a UUID)")

@@ -11,9 +11,21 @@ import click
 
 # name -> (module, attribute, one-line help shown in `socialpost --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "migrate": ("worker.commands.db", "migrate", "Create the database if needed and apply migrations."),
-    "credentials": ("worker.commands.db", "credentials", "Store, list, delete or re-encrypt API keys."),
-    "sandbox": ("worker.commands.sandbox", "sandbox", "Serve a local PostForMe + LATE for tests and demos."),
+    "migrate": (
+        "worker.commands.db",
+        "migrate",
+        "Create the database if needed and apply migrations.",
+    ),
+    "credentials": (
+        "worker.commands.db",
+        "credentials",
+        "Store, list, delete or re-encrypt API keys.",
+    ),
+    "sandbox": (
+        "worker.commands.sandbox",
+        "sandbox",
+        "Serve a local PostForMe + LATE for tests and demos.",
+    ),
 }
 
 

@@ -1,0 +1,377 @@
+"""The delivery engine's ledger statements: one round trip to claim, one to record.
+
+A publishing worker pays two statements per attempt: `claim` takes the post with a
+lease and returns everything the attempt needs (targets and the user's encrypted
+keys included); `record` writes the attempt, the targets and the post's next state
+at once. Both are conditional, so the database decides who may act, never a
+SELECT-then-UPDATE in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from psycopg.types.json import Jsonb
+
+from db import states, validate
+from db.pool import Conn
+
+MAX_ERROR = 2000
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A post taken for one attempt. `targets` maps platform -> target row (as a dict);
+    `credentials` maps provider -> encrypted key, valid ones only."""
+
+    post_id: str
+    user_id: str
+    content: str
+    platforms: list[str]
+    media_urls: list[str]
+    platform_options: dict[str, Any] | None
+    step: int
+    step_attempts: int
+    needs_reconcile: bool
+    targets: dict[str, dict[str, Any]]
+    credentials: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One provider call, for post_attempts. `error` is already redacted by providers/."""
+
+    step: int | None
+    provider: str | None
+    credential_source: str | None
+    platforms: list[str]
+    idempotency_key: str | None
+    http_status: int | None
+    latency_ms: int | None
+    outcome: str
+    error: str | None
+    provider_post_id: str | None
+
+
+class PlanLike(Protocol):
+    """What `record` needs from tasks.planning.Plan (structural: db knows nothing of tasks)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def step_attempts(self) -> int: ...
+    @property
+    def needs_reconcile(self) -> bool: ...
+    @property
+    def countdown(self) -> float | None: ...
+    @property
+    def defer_until(self) -> datetime | None: ...
+    @property
+    def targets(self) -> Any: ...
+    @property
+    def final(self) -> dict[str, Any] | None: ...
+
+
+# A queued post may be claimed once its next attempt is due (a copy of its message
+# arriving early must not cut a Retry-After short); a publishing one when its lease ran
+# out, or by the very task that holds it (the message redelivered after its worker died).
+# Taking over a publishing post means an earlier send may have landed: reconcile first.
+_CLAIM = """
+WITH c AS (
+    UPDATE social_posts SET
+        status = 'publishing', lease_owner = %(owner)s,
+        lease_expires_at = now() + make_interval(secs => %(lease)s),
+        needs_reconcile = needs_reconcile OR status = 'publishing',
+        attempts = attempts + 1, updated_at = now()
+    WHERE id = %(id)s
+      AND ((status = 'queued'
+            AND (next_attempt_at IS NULL
+                 OR next_attempt_at <= now() + make_interval(secs => %(early)s)))
+           OR (status = 'publishing'
+               AND (lease_expires_at < now() OR lease_owner = %(owner)s)))
+    RETURNING id, user_id, content, platforms, media_urls, platform_options,
+              step, step_attempts, needs_reconcile
+)
+SELECT c.*,
+    (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
+       FROM post_targets t WHERE t.post_id = c.id) AS targets,
+    (SELECT jsonb_object_agg(k.provider, k.encrypted_api_key)
+       FROM user_social_credentials k
+      WHERE k.user_id = c.user_id AND k.invalid_at IS NULL) AS credentials
+FROM c
+"""
+
+
+def claim(
+    conn: Conn,
+    post_id: str | uuid.UUID,
+    owner: str,
+    lease_seconds: float,
+    *,
+    early_seconds: float = 0.25,
+) -> Claim | None:
+    """Take `post_id` for one attempt, or None when it is not ours to run now."""
+    pid = validate.as_uuid(post_id, "post_id")
+    row = conn.execute(
+        _CLAIM,
+        {"id": pid, "owner": owner, "lease": float(lease_seconds), "early": float(early_seconds)},
+    ).fetchone()
+    if row is None:
+        return None
+    targets: dict[str, dict[str, Any]] = row["targets"] or {}
+    return Claim(
+        post_id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        content=row["content"] or "",
+        platforms=[p for p in (row["platforms"] or []) if p in targets],
+        media_urls=list(row["media_urls"] or []),
+        platform_options=row["platform_options"],
+        step=row["step"] or 0,
+        step_attempts=row["step_attempts"],
+        needs_reconcile=row["needs_reconcile"],
+        targets=targets,
+        credentials=row["credentials"] or {},
+    )
+
+
+# Statements of one record, in one round trip. The attempt is logged whatever happens
+# (it did happen); the post moves only if we still hold its lease, and its targets
+# only if the post moved. A posted or cancelled target never changes again.
+_RECORD = """
+WITH a AS (
+    INSERT INTO post_attempts (post_id, step, provider, credential_source, platforms,
+        idempotency_key, http_status, latency_ms, outcome, error, provider_post_id)
+    SELECT %(id)s, x.step, x.provider, x.credential_source, x.platforms,
+           x.idempotency_key, x.http_status, x.latency_ms, x.outcome, x.error,
+           x.provider_post_id
+    FROM jsonb_to_recordset(%(attempts)s) AS x(
+        step int, provider text, credential_source text, platforms text[],
+        idempotency_key text, http_status int, latency_ms int, outcome text, error text,
+        provider_post_id text)
+), p AS (
+    UPDATE social_posts SET
+        status = %(status)s,
+        step = %(step)s,
+        step_attempts = %(step_attempts)s,
+        needs_reconcile = %(needs_reconcile)s,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        next_attempt_at = %(next_attempt_at)s,
+        queued_at = CASE WHEN %(status)s = 'queued' THEN now() ELSE queued_at END,
+        provider = CASE WHEN %(final)s THEN %(provider)s ELSE provider END,
+        provider_post_id = CASE WHEN %(final)s THEN %(provider_post_id)s
+                                ELSE provider_post_id END,
+        platform_post_ids = CASE WHEN %(final)s THEN %(platform_post_ids)s
+                                 ELSE platform_post_ids END,
+        platform_post_urls = CASE WHEN %(final)s THEN %(platform_post_urls)s
+                                  ELSE platform_post_urls END,
+        posted_at = CASE WHEN %(final)s THEN %(posted_at)s ELSE posted_at END,
+        error_message = CASE WHEN %(final)s THEN %(error_message)s ELSE error_message END,
+        finished_at = CASE WHEN %(final)s THEN now() ELSE finished_at END,
+        updated_at = now()
+    WHERE id = %(id)s AND status = 'publishing' AND lease_owner = %(owner)s
+      AND %(status)s = ANY(%(allowed)s)
+    RETURNING id
+), t AS (
+    UPDATE post_targets pt SET
+        status = u.status,
+        provider = COALESCE(u.provider, pt.provider),
+        credential_source = COALESCE(u.credential_source, pt.credential_source),
+        provider_post_id = COALESCE(u.provider_post_id, pt.provider_post_id),
+        platform_post_id = COALESCE(u.platform_post_id, pt.platform_post_id),
+        platform_post_url = COALESCE(u.platform_post_url, pt.platform_post_url),
+        error = u.error,
+        updated_at = now()
+    FROM p, jsonb_to_recordset(%(targets)s) AS u(
+        platform text, status text, provider text, credential_source text,
+        provider_post_id text, platform_post_id text, platform_post_url text, error text)
+    WHERE pt.post_id = p.id AND pt.platform = u.platform AND pt.status = ANY(%(mutable)s)
+)
+SELECT count(*) AS kept FROM p
+"""
+
+_MUTABLE_TARGETS = [s for s, nxt in states.TARGET_TRANSITIONS.items() if nxt]
+
+
+def record(
+    conn: Conn,
+    claim: Claim,
+    owner: str,
+    plan: PlanLike,
+    attempt: AttemptRow | None,
+) -> bool:
+    """Write one attempt's consequences. False when the lease was lost meanwhile (the
+    attempt is still logged; the post is left to whoever holds it now)."""
+    final = plan.final or {}
+    is_final = plan.status in states.FINAL
+    # A queued post's next time is set below from the countdown, in the database's clock.
+    next_at = plan.defer_until if plan.status == states.SCHEDULED else None
+    targets = []
+    for change in plan.targets:
+        row = asdict(change)
+        row["error"] = _clip(row.get("error"))
+        targets.append(row)
+    attempts = []
+    if attempt is not None:
+        a = asdict(attempt)
+        a["error"] = _clip(a.get("error"))
+        attempts.append(a)
+    params = {
+        "id": validate.as_uuid(claim.post_id, "post_id"),
+        "owner": owner,
+        "status": plan.status,
+        "allowed": sorted(states.TRANSITIONS[states.PUBLISHING]),
+        "step": plan.step,
+        "step_attempts": plan.step_attempts,
+        "needs_reconcile": plan.needs_reconcile,
+        "next_attempt_at": next_at,
+        "final": is_final,
+        "provider": final.get("provider"),
+        "provider_post_id": final.get("provider_post_id"),
+        "platform_post_ids": Jsonb(final.get("platform_post_ids") or {}) if is_final else None,
+        "platform_post_urls": Jsonb(final.get("platform_post_urls") or {}) if is_final else None,
+        "posted_at": final.get("posted_at"),
+        "error_message": _clip(final.get("error_message")),
+        "targets": Jsonb(targets),
+        "attempts": Jsonb(attempts),
+        "mutable": _MUTABLE_TARGETS,
+    }
+    query = _RECORD
+    if plan.status == states.QUEUED and plan.countdown:
+        query = query.replace(
+            "next_attempt_at = %(next_attempt_at)s",
+            "next_attempt_at = now() + make_interval(secs => %(countdown)s)",
+        )
+        params["countdown"] = float(plan.countdown)
+    outcome = conn.execute(query, params).fetchone()
+    return bool(outcome and outcome["kept"])
+
+
+def mark_credential_invalid(conn: Conn, user_id: str, provider: str, reason: str) -> None:
+    """The user's key was refused: later posts skip the step until the key is saved again."""
+    conn.execute(
+        """UPDATE user_social_credentials SET invalid_at = now(), invalid_reason = %s
+           WHERE user_id = %s AND provider = %s AND invalid_at IS NULL""",
+        (_clip(reason) or "rejected", validate.as_uuid(user_id, "user_id"), provider),
+    )
+
+
+_RELEASE = """
+UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
+                          lease_owner = NULL, lease_expires_at = NULL,
+                          next_attempt_at = COALESCE(p.next_attempt_at, p.scheduled_for)
+WHERE p.id = ANY(ARRAY(
+        SELECT id FROM social_posts
+        WHERE status = 'scheduled' AND NOT handed_to_provider
+          AND COALESCE(next_attempt_at, scheduled_for)
+              <= now() + make_interval(secs => %(horizon)s)
+        ORDER BY COALESCE(next_attempt_at, scheduled_for)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
+  AND p.status = 'scheduled'
+RETURNING p.id, p.next_attempt_at AS due
+"""
+
+
+def release_due(conn: Conn, limit: int, horizon_seconds: float) -> list[tuple[str, datetime]]:
+    """Move scheduled posts due within `horizon_seconds` to queued, each keeping its due
+    time as next_attempt_at (so an early copy of the message cannot claim it early).
+    Concurrent releasers skip each other's rows: each post is released once."""
+    rows = conn.execute(_RELEASE, {"limit": limit, "horizon": float(horizon_seconds)}).fetchall()
+    out = [(str(r["id"]), r["due"]) for r in rows]
+    out.sort(key=lambda r: r[1])
+    return out
+
+
+# Queued too long with nothing due (its message was lost), or publishing with an expired
+# lease (its worker died): hand back to a worker. A publishing post keeps needs_reconcile
+# set, so the taker looks it up at the provider before sending again.
+_TAKE_STALLED = """
+UPDATE social_posts p SET
+    status = 'queued', queued_at = now(), updated_at = now(),
+    needs_reconcile = p.needs_reconcile OR p.status = 'publishing',
+    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL
+WHERE p.id = ANY(ARRAY(
+        SELECT id FROM social_posts
+        WHERE (status = 'queued'
+               AND COALESCE(queued_at, updated_at) < now() - make_interval(secs => %(grace)s)
+               AND (next_attempt_at IS NULL
+                    OR next_attempt_at < now() - make_interval(secs => %(grace)s)))
+           OR (status = 'publishing' AND lease_expires_at < now())
+        ORDER BY COALESCE(queued_at, updated_at)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
+  AND p.status IN ('queued', 'publishing')
+RETURNING p.id
+"""
+
+
+def take_stalled(conn: Conn, older_than_seconds: float, limit: int) -> list[str]:
+    """Posts whose delivery message was lost; each comes back with a fresh queued_at so
+    the next sweep leaves it alone while the new message is on its way."""
+    rows = conn.execute(
+        _TAKE_STALLED, {"grace": float(older_than_seconds), "limit": limit}
+    ).fetchall()
+    return [str(r["id"]) for r in rows]
+
+
+def hand_to_provider(
+    conn: Conn,
+    post_id: str,
+    owner: str,
+    *,
+    provider: str,
+    provider_post_id: str | None,
+    credential_source: str,
+    attempt: AttemptRow,
+) -> bool:
+    """The seed's create_post with scheduled_for: the provider's scheduler now holds the
+    post; it stays `scheduled` with the provider's id and our releaser skips it."""
+    row = conn.execute(
+        """WITH a AS (
+               INSERT INTO post_attempts (post_id, step, provider, credential_source,
+                   platforms, idempotency_key, http_status, latency_ms, outcome, error,
+                   provider_post_id)
+               VALUES (%(id)s, %(step)s, %(provider)s, %(source)s, %(platforms)s, %(key)s,
+                       %(http)s, %(ms)s, %(outcome)s, %(error)s, %(ppid)s)
+           ), p AS (
+               UPDATE social_posts SET status = 'scheduled', handed_to_provider = true,
+                   provider = %(display)s, provider_post_id = %(ppid)s,
+                   lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+               WHERE id = %(id)s AND status = 'publishing' AND lease_owner = %(owner)s
+               RETURNING id
+           ), t AS (
+               UPDATE post_targets SET provider = %(provider)s,
+                   credential_source = %(source)s, provider_post_id = %(ppid)s,
+                   updated_at = now()
+               WHERE post_id IN (SELECT id FROM p)
+           )
+           SELECT count(*) AS kept FROM p""",
+        {
+            "id": validate.as_uuid(post_id, "post_id"),
+            "owner": owner,
+            "step": attempt.step,
+            "provider": provider,
+            "source": credential_source,
+            "platforms": attempt.platforms,
+            "key": attempt.idempotency_key,
+            "http": attempt.http_status,
+            "ms": attempt.latency_ms,
+            "outcome": attempt.outcome,
+            "error": _clip(attempt.error),
+            "ppid": provider_post_id,
+            "display": {"postforme": "PostForMe", "late": "LATE"}.get(provider, provider),
+        },
+    ).fetchone()
+    return bool(row and row["kept"])

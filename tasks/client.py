@@ -1,0 +1,214 @@
+"""The producer client: enqueue posts, batches and whole campaigns; cancel posts.
+
+It validates before sending, so bad input fails here with an InvalidRequest (a
+ValueError naming each field) instead of becoming a failed post later. It sends by
+task name, so a producer only needs the broker URL; the acceptance (queued, scheduled
+or failed) is recorded by the worker in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery
+
+from tasks.validation import InvalidRequest, check_publish_input, parse_uuid
+
+# Ids for campaign batches derive from (campaign, batch, platforms): re-running
+# enqueue_campaign is harmless, it finds the posts it already made.
+CAMPAIGN_NAMESPACE = uuid.UUID("2b0e6c1d-93f4-4a8e-b7d5-4c1e0f9a6b23")
+
+
+def _default_app() -> Celery:
+    from worker.celery_app import app
+
+    return app
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class PublishClient:
+    """Thin producer. `app` defaults to ours; any Celery app on the same broker works."""
+
+    def __init__(self, app: Celery | None = None) -> None:
+        self.app = app or _default_app()
+
+    def enqueue_post(
+        self,
+        user_id: str,
+        content: str,
+        platforms: Sequence[str],
+        media_urls: Sequence[str] | None = None,
+        scheduled_for: datetime | str | None = None,
+        campaign_id: str | None = None,
+        batch_number: int | None = None,
+        post_id: str | None = None,
+        platform_options: dict[str, dict[str, Any]] | None = None,
+    ) -> str:
+        """Validate, send `social.publish_post`, return the post id (chosen here if absent)."""
+        checked = check_publish_input(
+            user_id=user_id,
+            content=content,
+            platforms=list(platforms),
+            media_urls=list(media_urls) if media_urls is not None else None,
+            scheduled_for=scheduled_for,
+            campaign_id=campaign_id,
+            batch_number=batch_number,
+            post_id=post_id,
+            platform_options=platform_options,
+        )
+        pid = str(checked.post_id or uuid.uuid4())
+        self.app.send_task(
+            "social.publish_post",
+            kwargs={
+                "user_id": str(checked.user_id),
+                "content": checked.content,
+                "platforms": list(checked.platforms),
+                "media_urls": list(checked.media_urls) or None,
+                "scheduled_for": _iso(checked.scheduled_for),
+                "campaign_id": str(checked.campaign_id) if checked.campaign_id else None,
+                "batch_number": checked.batch_number,
+                "post_id": pid,
+                "platform_options": checked.platform_options or None,
+            },
+        )
+        return pid
+
+    def enqueue_batch(
+        self,
+        user_id: str,
+        campaign_id: str,
+        batch_number: int,
+        platforms: Sequence[str],
+        media_urls: Sequence[str] | None = None,
+        scheduled_for: datetime | str | None = None,
+        post_id: str | None = None,
+    ) -> str:
+        """Send `social.publish_batch`; the worker reads the caption from the calendar."""
+        problems: list[str] = []
+        uid = parse_uuid("user_id", user_id, problems, required=True)
+        cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
+        pid = parse_uuid("post_id", post_id, problems, required=False)
+        if isinstance(batch_number, bool) or not isinstance(batch_number, int) or batch_number < 1:
+            problems.append(f"batch_number: must be an integer >= 1, got {batch_number!r}")
+        # Platform, media and time rules are checked with a stand-in caption; the real
+        # caption's length is checked by the worker once it has read the calendar.
+        try:
+            check_publish_input(
+                user_id=user_id,
+                content="x",
+                platforms=list(platforms),
+                media_urls=list(media_urls) if media_urls is not None else None,
+                scheduled_for=scheduled_for,
+            )
+        except InvalidRequest as exc:
+            problems.extend(p for p in exc.problems if not p.startswith(("user_id", "content")))
+        if problems or uid is None or cid is None:
+            raise InvalidRequest(problems)
+        final_id = str(pid or uuid.uuid4())
+        self.app.send_task(
+            "social.publish_batch",
+            kwargs={
+                "user_id": str(uid),
+                "campaign_id": str(cid),
+                "batch_number": batch_number,
+                "platforms": list(platforms),
+                "media_urls": list(media_urls) if media_urls is not None else None,
+                "scheduled_for": _iso(scheduled_for),
+                "post_id": final_id,
+            },
+        )
+        return final_id
+
+    def enqueue_campaign(
+        self, campaign_id: str, platforms: Sequence[str], *, skip_past: bool = True
+    ) -> list[dict[str, Any]]:
+        """Send every batch of the campaign's calendar, each at its own time.
+
+        Returns one row per batch: {batch_number, post_id, scheduled_for, sent}. Batches
+        whose time is long past are skipped (`sent` False) unless skip_past is False."""
+        from db import campaigns
+        from db.pool import connection
+
+        problems: list[str] = []
+        cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
+        if cid is None:
+            raise InvalidRequest(problems)
+        with connection() as conn:
+            campaign = campaigns.get_campaign(conn, cid)
+            batches = campaigns.list_batches(conn, cid)
+        if campaign is None:
+            raise InvalidRequest([f"campaign_id: no campaign {cid}"])
+        key = ",".join(sorted(platforms))
+        now = datetime.now(UTC)
+        rows = []
+        for batch in batches:
+            post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}"))
+            when = batch.scheduled_for
+            late = when is not None and (now - when).total_seconds() > 300
+            sent = not (late and skip_past)
+            if sent:
+                self.enqueue_batch(
+                    str(campaign["user_id"]),
+                    str(cid),
+                    batch.batch_number,
+                    platforms,
+                    scheduled_for=when if not late else None,
+                    post_id=post_id,
+                )
+            rows.append(
+                {
+                    "batch_number": batch.batch_number,
+                    "post_id": post_id,
+                    "scheduled_for": when,
+                    "sent": sent,
+                }
+            )
+        return rows
+
+    def cancel(self, post_id: str) -> bool:
+        """Cancel a scheduled or queued post; False if it already left or ended."""
+        from db import posts
+        from db.pool import connection
+
+        problems: list[str] = []
+        pid = parse_uuid("post_id", post_id, problems, required=True)
+        if pid is None:
+            raise InvalidRequest(problems)
+        with connection() as conn:
+            return bool(posts.cancel_post(conn, pid))
+
+
+_default: PublishClient | None = None
+
+
+def _client() -> PublishClient:
+    global _default
+    if _default is None:
+        _default = PublishClient()
+    return _default
+
+
+def enqueue_post(*args: Any, **kwargs: Any) -> str:
+    return _client().enqueue_post(*args, **kwargs)
+
+
+def enqueue_batch(*args: Any, **kwargs: Any) -> str:
+    return _client().enqueue_batch(*args, **kwargs)
+
+
+def enqueue_campaign(
+    campaign_id: str, platforms: Sequence[str], **kwargs: Any
+) -> list[dict[str, Any]]:
+    return _client().enqueue_campaign(campaign_id, platforms, **kwargs)
+
+
+def cancel(post_id: str) -> bool:
+    return _client().cancel(post_id)
