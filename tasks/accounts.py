@@ -16,15 +16,15 @@ from tasks.delivery import provider_for, vault
 log = logging.getLogger("socialpost.accounts")
 
 
-def refresh_all(user_id: str | None = None) -> dict[str, Any]:
+def refresh_all(user_id: str | None = None, *, dsn: str | None = None) -> dict[str, Any]:
     """One pass over the credentials (of one user, or all). A rejected key is marked
     invalid and the pass goes on; a provider that is down leaves the row as it was."""
     summary = {"refreshed": 0, "invalid": 0, "errors": 0}
-    with connection() as conn:
+    with connection(dsn) as conn:
         rows = creds.list_credentials(conn, user_id)
     for info in rows:
         try:
-            with connection() as conn:
+            with connection(dsn) as conn:
                 cred = creds.get_credentials(conn, vault(), info.user_id, info.provider)
         except VaultError as exc:
             log.error("credential %s/%s: %s", info.user_id, info.provider, exc)
@@ -38,7 +38,7 @@ def refresh_all(user_id: str | None = None) -> dict[str, Any]:
             accounts = client.accounts()
         except ProviderCallError as exc:
             if exc.outcome.kind is OutcomeKind.CREDENTIAL_REJECTED:
-                with connection() as conn:
+                with connection(dsn) as conn:
                     creds.mark_invalid(
                         conn, info.user_id, info.provider, exc.outcome.error or "rejected"
                     )
@@ -48,7 +48,7 @@ def refresh_all(user_id: str | None = None) -> dict[str, Any]:
             log.warning("credential %s/%s: %s", info.user_id, info.provider, exc.outcome.error)
             continue
         platforms = sorted({a.platform for a in accounts})
-        with connection() as conn:
+        with connection(dsn) as conn:
             creds.set_connected_platforms(conn, info.user_id, info.provider, platforms)
         summary["refreshed"] += 1
     return summary

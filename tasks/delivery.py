@@ -101,10 +101,12 @@ def _attempt(client: HttpProvider, request: PublishRequest, reconciling: bool) -
     return client.publish(request, allow_partial=True)
 
 
-def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> AttemptResult:
+def run_attempt(
+    post_id: str, owner: str, policy: Policy | None = None, *, dsn: str | None = None
+) -> AttemptResult:
     """Claim `post_id`, make one provider call, record it. Safe to call any number of times."""
     policy = policy or Policy.from_env()
-    with connection() as conn:
+    with connection(dsn) as conn:
         claim = ledger.claim(conn, post_id, owner, lease_seconds())
     if claim is None:
         return AttemptResult(post_id, None)
@@ -114,7 +116,7 @@ def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> Attem
     now = datetime.now(UTC)
     if step is None:
         outcome_plan = plan_no_step(claim.targets, claim.platforms, bool(chain), now)
-        with connection() as conn:
+        with connection(dsn) as conn:
             ledger.record(conn, claim, owner, outcome_plan, attempt=None)
         return AttemptResult(post_id, outcome_plan.status)
 
@@ -153,7 +155,7 @@ def run_attempt(post_id: str, owner: str, policy: Policy | None = None) -> Attem
         error=outcome.error,
         provider_post_id=outcome.provider_post_id or outcome.existing_post_id,
     )
-    with connection() as conn:
+    with connection(dsn) as conn:
         kept = ledger.record(conn, claim, owner, next_plan, attempt=attempt)
         if outcome.kind is OutcomeKind.CREDENTIAL_REJECTED and step.source == "user":
             ledger.mark_credential_invalid(conn, claim.user_id, step.provider, outcome.error or "")

@@ -33,7 +33,9 @@ def post_id_for(given: object, task_id: str | None) -> uuid.UUID:
     return uuid.uuid5(TASK_NAMESPACE, task_id) if task_id else uuid.uuid4()
 
 
-def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acceptance:
+def _record_refusal(
+    raw: dict[str, Any], post_id: uuid.UUID, error: str, dsn: str | None = None
+) -> Acceptance:
     """Keep a failed row so the refusal shows in history; without a valid user_id there is
     no owner to file it under, and the refusal is only returned and logged."""
     user = parse_uuid("user_id", raw.get("user_id"), [], required=False)
@@ -58,7 +60,7 @@ def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acce
         error_message=error,
     )
     try:
-        with connection() as conn:
+        with connection(dsn) as conn:
             row, _ = posts.insert_post(conn, new)
         return {"post_id": str(post_id), "status": row["status"], "error": row["error_message"]}
     except (InvalidInput, DbError) as exc:
@@ -66,19 +68,29 @@ def _record_refusal(raw: dict[str, Any], post_id: uuid.UUID, error: str) -> Acce
         return {"post_id": str(post_id), "status": "failed", "error": error}
 
 
-def accept(raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]) -> Acceptance:
+def accept(
+    raw: dict[str, Any],
+    task_id: str | None,
+    enqueue: Callable[[str], None],
+    dsn: str | None = None,
+) -> Acceptance:
     """Validate and store one request; `enqueue(post_id)` starts delivery of a due post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
     try:
         data: PublishInput = check_publish_input(**{**raw, "post_id": str(post_id)})
     except InvalidRequest as exc:
-        return _record_refusal(raw, post_id, str(exc))
+        return _record_refusal(raw, post_id, str(exc), dsn)
     except TypeError as exc:  # unexpected keyword arguments
-        return _record_refusal(raw, post_id, f"request: {exc}")
-    return store(data, post_id, enqueue)
+        return _record_refusal(raw, post_id, f"request: {exc}", dsn)
+    return store(data, post_id, enqueue, dsn)
 
 
-def store(data: PublishInput, post_id: uuid.UUID, enqueue: Callable[[str], None]) -> Acceptance:
+def store(
+    data: PublishInput,
+    post_id: uuid.UUID,
+    enqueue: Callable[[str], None],
+    dsn: str | None = None,
+) -> Acceptance:
     due = data.due_now()
     new = posts.NewPost(
         id=post_id,
@@ -93,7 +105,7 @@ def store(data: PublishInput, post_id: uuid.UUID, enqueue: Callable[[str], None]
         status="queued" if due else "scheduled",
         error_message=None,
     )
-    with connection() as conn:
+    with connection(dsn) as conn:
         row, created = posts.insert_post(conn, new)
     if row["status"] == "queued":
         # Also on a repeat: the first delivery message may have been lost with its worker;
@@ -108,7 +120,10 @@ def store(data: PublishInput, post_id: uuid.UUID, enqueue: Callable[[str], None]
 
 
 def accept_batch(
-    raw: dict[str, Any], task_id: str | None, enqueue: Callable[[str], None]
+    raw: dict[str, Any],
+    task_id: str | None,
+    enqueue: Callable[[str], None],
+    dsn: str | None = None,
 ) -> Acceptance:
     """Read calendar batch n of the campaign and accept it as a post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
@@ -119,17 +134,17 @@ def accept_batch(
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         problems.append(f"batch_number: must be an integer >= 1, got {number!r}")
     if problems or user is None or campaign is None or not isinstance(number, int):
-        return _record_refusal(raw, post_id, "; ".join(problems))
+        return _record_refusal(raw, post_id, "; ".join(problems), dsn)
     try:
-        with connection() as conn:
+        with connection(dsn) as conn:
             owner = campaigns.get_campaign(conn, campaign)
             batch = campaigns.get_batch(conn, campaign, number)
     except (NotFound, InvalidInput) as exc:
-        return _record_refusal({**raw, "content": None}, post_id, str(exc))
+        return _record_refusal({**raw, "content": None}, post_id, str(exc), dsn)
     if owner is None:
-        return _record_refusal(raw, post_id, f"campaign_id: no campaign {campaign}")
+        return _record_refusal(raw, post_id, f"campaign_id: no campaign {campaign}", dsn)
     if str(owner["user_id"]) != str(user):
-        return _record_refusal(raw, post_id, "campaign_id: belongs to another user")
+        return _record_refusal(raw, post_id, "campaign_id: belongs to another user", dsn)
     media = raw.get("media_urls")
     when: object = raw.get("scheduled_for")
     if when is None and batch.scheduled_for is not None:
@@ -145,4 +160,4 @@ def accept_batch(
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
     }
-    return accept(request, task_id, enqueue)
+    return accept(request, task_id, enqueue, dsn)
