@@ -98,6 +98,7 @@ task_routes = {
     "social.publish_post": {"queue": PUBLISH_QUEUE},
     "social.publish_batch": {"queue": PUBLISH_QUEUE},
     "social.deliver": {"queue": PUBLISH_QUEUE},
+    "social.collect_results": {"queue": PUBLISH_QUEUE},
     "social.release_due_posts": {"queue": MAINTENANCE_QUEUE},
     "social.recover_stalled_posts": {"queue": MAINTENANCE_QUEUE},
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},

@@ -375,3 +375,58 @@ def hand_to_provider(
         },
     ).fetchone()
     return bool(row and row["kept"])
+
+
+def posted_without_ids(conn: Conn, post_id: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Posted targets still missing their platform post id (PostForMe answers those
+    later, through its results endpoint), and the user's valid encrypted keys."""
+    pid = validate.as_uuid(post_id, "post_id")
+    rows = conn.execute(
+        """SELECT t.platform, t.provider, t.credential_source, t.provider_post_id, p.user_id
+           FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+           WHERE t.post_id = %s AND t.status = 'posted' AND t.platform_post_id IS NULL
+             AND t.provider_post_id IS NOT NULL""",
+        (pid,),
+    ).fetchall()
+    if not rows:
+        return [], {}
+    keys = conn.execute(
+        """SELECT provider, encrypted_api_key FROM user_social_credentials
+           WHERE user_id = %s AND invalid_at IS NULL""",
+        (rows[0]["user_id"],),
+    ).fetchall()
+    return rows, {k["provider"]: k["encrypted_api_key"] for k in keys}
+
+
+def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int:
+    """Store per-platform ids and urls learnt after the post was accepted, then rebuild
+    the post's seed columns from its targets (one transaction, two statements: a CTE
+    would read the targets as they were before the update)."""
+    pid = validate.as_uuid(post_id, "post_id")
+    with conn.transaction():
+        n = conn.execute(
+            """UPDATE post_targets pt SET
+                   platform_post_id = COALESCE(pt.platform_post_id, r.id),
+                   platform_post_url = COALESCE(pt.platform_post_url, r.url),
+                   error = COALESCE(r.error, pt.error),
+                   updated_at = now()
+               FROM jsonb_to_recordset(%s) AS r(platform text, id text, url text, error text)
+               WHERE pt.post_id = %s AND pt.platform = r.platform AND pt.status = 'posted'""",
+            (Jsonb(results), pid),
+        ).rowcount
+        if n:
+            conn.execute(
+                """UPDATE social_posts p SET
+                       platform_post_ids = (
+                           SELECT COALESCE(jsonb_object_agg(t.platform, t.platform_post_id)
+                                           FILTER (WHERE t.platform_post_id IS NOT NULL), '{}')
+                           FROM post_targets t WHERE t.post_id = p.id),
+                       platform_post_urls = (
+                           SELECT COALESCE(jsonb_object_agg(t.platform, t.platform_post_url)
+                                           FILTER (WHERE t.platform_post_url IS NOT NULL), '{}')
+                           FROM post_targets t WHERE t.post_id = p.id),
+                       updated_at = now()
+                   WHERE p.id = %s""",
+                (pid,),
+            )
+    return n

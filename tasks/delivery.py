@@ -70,9 +70,10 @@ class AttemptResult:
     post_id: str
     status: str | None  # the post's status after this attempt; None if it was not ours to run
     countdown: float | None = None
+    collect_results: bool = False  # posted targets whose platform ids come later
 
 
-def _user_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
+def decrypt_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for provider, token in encrypted.items():
         try:
@@ -111,7 +112,7 @@ def run_attempt(
     if claim is None:
         return AttemptResult(post_id, None)
 
-    chain = build_chain(_user_keys(claim.credentials, post_id))
+    chain = build_chain(decrypt_keys(claim.credentials, post_id))
     step = step_at_or_after(chain, claim.step)
     now = datetime.now(UTC)
     if step is None:
@@ -162,6 +163,10 @@ def run_attempt(
     if not kept:
         log.warning("post %s: lease lost before recording; the new holder reconciles", post_id)
         return AttemptResult(post_id, None)
+    later = any(
+        c.status == "posted" and c.platform_post_id is None and c.provider_post_id
+        for c in next_plan.targets
+    )
     if next_plan.status == "queued":
-        return AttemptResult(post_id, "queued", next_plan.countdown or 0.0)
-    return AttemptResult(post_id, next_plan.status)
+        return AttemptResult(post_id, "queued", next_plan.countdown or 0.0, later)
+    return AttemptResult(post_id, next_plan.status, collect_results=later)

@@ -6,9 +6,10 @@ Arguments are ids and post fields, never secrets, so Flower may show all of them
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from tasks import delivery, intake
+from tasks import delivery, intake, results
 from tasks.base import SocialTask
 from worker.celery_app import app
 
@@ -79,4 +80,25 @@ def deliver(self: SocialTask, post_id: str) -> str | None:
     result = delivery.run_attempt(post_id, owner=self.request.id)
     if result.countdown is not None:
         _enqueue_delivery(post_id, result.countdown)
+    if result.collect_results:
+        collect_results.apply_async((post_id,), countdown=RESULTS_DELAY)
     return result.status
+
+
+RESULTS_DELAY = float(os.environ.get("SOCIALPOST_RESULTS_DELAY", "") or 1.0)
+
+
+@app.task(
+    name="social.collect_results",
+    base=SocialTask,
+    bind=True,
+    ignore_result=True,
+    max_retries=8,
+)
+def collect_results(self: SocialTask, post_id: str) -> bool:
+    """Fill in platform post ids PostForMe reports after accepting a post. Retries with
+    backoff while its results are still processing; the post is final meanwhile."""
+    done = results.collect(post_id)
+    if not done and self.request.retries < 8:
+        raise self.retry(countdown=min(60.0, RESULTS_DELAY * 2**self.request.retries))
+    return done

@@ -1,0 +1,301 @@
+"""The worker pipeline end to end: real Redis, PostgreSQL, `celery worker` and `celery beat`
+subprocesses, and the provider sandbox. Every assertion reads the ledger or the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.stack import Stack, wait_for
+
+GLOBAL_PFM = "global-pfm-" + uuid.uuid4().hex[:8]
+GLOBAL_LATE = "global-late-" + uuid.uuid4().hex[:8]
+FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    database_url: str, redis_url: str, sandbox_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
+    os.environ["REDIS_URL"] = redis_url
+    from worker.celery_app import app
+
+    app.conf.broker_url = redis_url
+    app.conf.result_backend = redis_url
+    s = Stack.create(
+        tmp_path_factory.mktemp("stack"),
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "POSTFORME_API_KEY": GLOBAL_PFM,
+            "LATE_API_KEY": GLOBAL_LATE,
+            "SOCIALPOST_RELEASE_INTERVAL": "0.5",
+        },
+    )
+    try:
+        s.worker(concurrency=3)
+        s.beat()
+        yield s
+    finally:
+        s.stop()
+        if os.environ.get("SHOW_STACK_LOGS"):
+            print(s.logs())
+
+
+def _conn() -> Any:
+    from db.pool import connect
+
+    return connect()
+
+
+def _save_key(user: str, provider: str, key: str) -> None:
+    from db import credentials
+    from db.vault import Vault
+
+    with _conn() as conn:
+        credentials.save_credentials(conn, Vault.from_env(), user, provider, key)
+
+
+def _post(post_id: str) -> dict[str, Any] | None:
+    from db import posts
+
+    with _conn() as conn:
+        return posts.get_post(conn, post_id)
+
+
+def _wait_final(post_id: str, timeout: float = 30) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        row = _post(post_id)
+        return row if row and row["status"] in FINAL else None
+
+    return wait_for(final, timeout, f"post {post_id} to be final")
+
+
+def _wait_ids(post_id: str, platforms: set[str], timeout: float = 20) -> dict[str, Any]:
+    """PostForMe reports platform ids after accepting: they arrive shortly after `posted`."""
+
+    def filled() -> dict[str, Any] | None:
+        row = _post(post_id)
+        return row if row and set(row["platform_post_ids"] or {}) == platforms else None
+
+    return wait_for(filled, timeout, f"platform ids of post {post_id}")
+
+
+def _client() -> Any:
+    from tasks.client import PublishClient
+
+    return PublishClient()
+
+
+def _creates(sandbox: Any, provider: str) -> list[dict[str, Any]]:
+    return [
+        r for r in sandbox.requests(provider)
+        if r.get("method") == "POST" and str(r.get("path", "")).rstrip("/").endswith("posts")
+    ]
+
+
+def test_producer_without_our_code_enqueues_by_name(
+    stack: Stack, sandbox: Any, redis_url: str, tmp_path: Path
+) -> None:
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["twitter", "linkedin"])
+    _save_key(user, "postforme", key)
+    producer = textwrap.dedent(f"""
+        import json, sys
+        from celery import Celery
+        app = Celery(broker={redis_url!r}, backend={redis_url!r})
+        r = app.send_task("social.publish_post", kwargs={{
+            "user_id": {user!r}, "content": "hello from another service",
+            "platforms": ["twitter", "linkedin"]}})
+        accepted = r.get(timeout=30)
+        ours = [m for m in sys.modules if m.split(".")[0] in ("tasks", "db", "providers", "worker")]
+        print(json.dumps({{"accepted": accepted, "ours": ours}}))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", producer], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["ours"] == []
+    assert answer["accepted"]["status"] == "queued"
+    post = _wait_final(answer["accepted"]["post_id"])
+    assert post["status"] == "posted", post
+    assert post["provider"] == "PostForMe"
+    post = _wait_ids(post["id"], {"twitter", "linkedin"})
+    assert all(u.startswith("http") for u in post["platform_post_urls"].values())
+    assert [a["outcome"] for a in post["attempts"]] == ["published"]
+
+
+def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
+    stack: Stack, sandbox: Any
+) -> None:
+    user = str(uuid.uuid4())
+    _save_key(user, "postforme", "revoked-" + uuid.uuid4().hex)  # unknown to the sandbox: 401
+    late_key = "user-late-" + uuid.uuid4().hex
+    sandbox.register_key("late", late_key)
+    _save_key(user, "late", late_key)
+    sandbox.set_faults("late", error_rate=1.0, error_status=503)
+    sandbox.register_key("postforme", GLOBAL_PFM)
+
+    post_id = _client().enqueue_post(user, "failover walk", ["twitter", "bluesky"])
+    post = _wait_final(post_id, timeout=60)
+
+    assert post["status"] == "posted", post
+    steps = [(a["step"], a["provider"], a["credential_source"], a["outcome"])
+             for a in post["attempts"]]
+    assert steps[0] == (0, "postforme", "user", "credential_rejected")
+    assert {s[3] for s in steps if s[0] == 1} == {"transient"}
+    assert steps[-1] == (2, "postforme", "global", "published")
+    assert {t["credential_source"] for t in post["targets"]} == {"global"}
+    with _conn() as conn:
+        row = conn.execute(
+            "SELECT invalid_at FROM user_social_credentials WHERE user_id = %s"
+            " AND provider = 'postforme'", (user,)).fetchone()
+    assert row["invalid_at"] is not None  # the refused key is skipped from now on
+    # exactly one create at the provider for this post
+    assert sandbox.stats()["postforme"]["by_external_id"].get(f"{post_id}-s2") == 1
+
+
+def test_platform_only_late_serves_goes_to_late_while_others_go_to_postforme(
+    stack: Stack, sandbox: Any
+) -> None:
+    user = str(uuid.uuid4())
+    pfm, late = "user-pfm-" + uuid.uuid4().hex, "user-late-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", pfm, ["twitter", "linkedin"])
+    sandbox.register_key("late", late, ["bluesky"])
+    _save_key(user, "postforme", pfm)
+    _save_key(user, "late", late)
+
+    post_id = _client().enqueue_post(user, "two providers", ["twitter", "linkedin", "bluesky"])
+    post = _wait_final(post_id)
+
+    assert post["status"] == "posted", post
+    by_platform = {t["platform"]: t for t in post["targets"]}
+    assert by_platform["twitter"]["provider"] == "postforme"
+    assert by_platform["linkedin"]["provider"] == "postforme"
+    assert by_platform["bluesky"]["provider"] == "late"
+    assert all(t["status"] == "posted" for t in post["targets"])
+    post = _wait_ids(post_id, {"twitter", "linkedin", "bluesky"})
+    assert post["provider"] == "PostForMe"  # the first published target's provider
+
+
+def test_rate_limit_retry_after_is_honoured(stack: Stack, sandbox: Any) -> None:
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["twitter"])
+    _save_key(user, "postforme", key)
+    sandbox.push_responses("postforme", [{"status": 429, "retry_after": 2}])
+
+    post_id = _client().enqueue_post(user, "patience", ["twitter"])
+    post = _wait_final(post_id)
+
+    assert post["status"] == "posted", post
+    first, second = post["attempts"][0], post["attempts"][1]
+    assert first["outcome"] == "rate_limited" and second["outcome"] == "published"
+    gap = (second["created_at"] - first["created_at"]).total_seconds()
+    # created_at is when each attempt was recorded: the retry's call starts >= 2 s later
+    assert gap >= 2.0, gap
+
+
+def test_scheduled_post_is_released_on_time_and_a_cancelled_one_never_sent(
+    stack: Stack, sandbox: Any
+) -> None:
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["linkedin"])
+    _save_key(user, "postforme", key)
+    when = datetime.now(UTC) + timedelta(seconds=3)
+    client = _client()
+    kept = client.enqueue_post(user, "on time", ["linkedin"], scheduled_for=when)
+    dropped = client.enqueue_post(user, "never", ["linkedin"], scheduled_for=when)
+    wait_for(lambda: (_post(dropped) or {}).get("status") == "scheduled", 10, "acceptance")
+    assert client.cancel(dropped) is True
+
+    post = _wait_final(kept, timeout=20)
+    assert post["status"] == "posted", post
+    sent_at = post["attempts"][0]["created_at"]
+    assert sent_at >= when
+    assert (sent_at - when).total_seconds() <= 5.0
+    assert _post(dropped)["status"] == "cancelled"  # type: ignore[index]
+    by_ext = sandbox.stats()["postforme"]["by_external_id"]
+    assert not any(k.startswith(dropped) for k in by_ext)
+
+
+def test_same_post_id_twice_publishes_once(stack: Stack, sandbox: Any) -> None:
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["threads"])
+    _save_key(user, "postforme", key)
+    post_id = str(uuid.uuid4())
+    client = _client()
+    for _ in range(3):
+        client.enqueue_post(user, "once", ["threads"], post_id=post_id)
+    post = _wait_final(post_id)
+    assert post["status"] == "posted"
+    wait_for(lambda: True, 1, "stragglers")
+    assert sandbox.stats()["postforme"]["by_external_id"] == {f"{post_id}-s0": 1}
+
+
+def test_publish_batch_from_a_campaign_row_and_bad_input_refused(
+    stack: Stack, sandbox: Any
+) -> None:
+    from db import campaigns
+    from worker.celery_app import app
+
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["twitter", "facebook"])
+    _save_key(user, "postforme", key)
+    with _conn() as conn:
+        cid = campaigns.create_campaign(conn, user, "launch", {"batches": [
+            {"caption": "batch one"}, {"caption": "batch two"}, {"caption": "batch three"}]})
+    accepted = app.send_task("social.publish_batch", kwargs={
+        "user_id": user, "campaign_id": str(cid), "batch_number": 2,
+        "platforms": ["twitter", "facebook"]}).get(timeout=30)
+    post = _wait_final(accepted["post_id"])
+    assert post["status"] == "posted" and post["content"] == "batch two"
+    assert post["campaign_id"] == cid and post["batch_number"] == 2
+
+    refused = app.send_task("social.publish_post", kwargs={
+        "user_id": user, "content": "x", "platforms": ["myspace"]}).get(timeout=30)
+    assert refused["status"] == "failed"
+    assert "platforms" in refused["error"] and "twitter" in refused["error"]
+    missing = app.send_task("social.publish_batch", kwargs={
+        "user_id": user, "campaign_id": str(cid), "batch_number": 9,
+        "platforms": ["twitter"]}).get(timeout=30)
+    assert missing["status"] == "failed" and "9" in missing["error"]
+
+
+def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
+    from db import campaigns
+
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["twitter", "linkedin"])
+    _save_key(user, "postforme", key)
+    start = datetime.now(UTC)
+    batches = [
+        {"caption": f"day {n}",
+         **({"scheduled_for": (start + timedelta(seconds=2 + n % 5)).isoformat()}
+            if n % 2 else {})}
+        for n in range(1, 51)
+    ]
+    with _conn() as conn:
+        cid = campaigns.create_campaign(conn, user, "calendar", {"batches": batches})
+    rows = _client().enqueue_campaign(str(cid), ["twitter", "linkedin"])
+    assert len(rows) == 50 and all(r["sent"] for r in rows)
+    for r in rows:
+        post = _wait_final(r["post_id"], timeout=60)
+        assert post["status"] == "posted", post
+        if r["scheduled_for"] is not None:
+            assert post["attempts"][0]["created_at"] >= r["scheduled_for"]
+    creates = sandbox.stats()["postforme"]["by_external_id"]
+    assert len(creates) == 50 and set(creates.values()) == {1}
