@@ -98,7 +98,7 @@ task_routes = {
     "social.publish_post": {"queue": PUBLISH_QUEUE},
     "social.publish_batch": {"queue": PUBLISH_QUEUE},
     "social.deliver": {"queue": PUBLISH_QUEUE},
-    "social.collect_results": {"queue": PUBLISH_QUEUE},
+    "social.collect_results": {"queue": MAINTENANCE_QUEUE},
     "social.release_due_posts": {"queue": MAINTENANCE_QUEUE},
     "social.recover_stalled_posts": {"queue": MAINTENANCE_QUEUE},
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
@@ -114,6 +114,7 @@ worker_hijack_root_logger = True
 RELEASE_INTERVAL = _env_float("SOCIALPOST_RELEASE_INTERVAL", 1.0)
 RECOVER_INTERVAL = _env_float("SOCIALPOST_RECOVER_INTERVAL", 15.0)
 REFRESH_INTERVAL = _env_float("SOCIALPOST_REFRESH_INTERVAL", 600.0)
+RESULTS_INTERVAL = _env_float("SOCIALPOST_RESULTS_INTERVAL", 2.0)
 beat_schedule = {
     "release-due-posts": {
         "task": "social.release_due_posts",
@@ -125,6 +126,11 @@ beat_schedule = {
         "task": "social.recover_stalled_posts",
         "schedule": RECOVER_INTERVAL,
         "options": {"expires": RECOVER_INTERVAL * 2},
+    },
+    "collect-results": {
+        "task": "social.collect_results",
+        "schedule": RESULTS_INTERVAL,
+        "options": {"expires": max(RESULTS_INTERVAL * 5, 10.0)},
     },
     "refresh-connected-platforms": {
         "task": "social.refresh_connected_platforms",

@@ -127,8 +127,10 @@ def claim(
         _CLAIM,
         {"id": pid, "owner": owner, "lease": float(lease_seconds), "early": float(early_seconds)},
     ).fetchone()
-    if row is None:
-        return None
+    return _claim_from(row) if row is not None else None
+
+
+def _claim_from(row: dict[str, Any]) -> Claim:
     targets: dict[str, dict[str, Any]] = row["targets"] or {}
     return Claim(
         post_id=str(row["id"]),
@@ -385,7 +387,7 @@ def posted_without_ids(conn: Conn, post_id: str) -> tuple[list[dict[str, Any]], 
         """SELECT t.platform, t.provider, t.credential_source, t.provider_post_id, p.user_id
            FROM post_targets t JOIN social_posts p ON p.id = t.post_id
            WHERE t.post_id = %s AND t.status = 'posted' AND t.platform_post_id IS NULL
-             AND t.provider_post_id IS NOT NULL""",
+             AND NOT t.results_known AND t.provider_post_id IS NOT NULL""",
         (pid,),
     ).fetchall()
     if not rows:
@@ -409,6 +411,7 @@ def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int
                    platform_post_id = COALESCE(pt.platform_post_id, r.id),
                    platform_post_url = COALESCE(pt.platform_post_url, r.url),
                    error = COALESCE(r.error, pt.error),
+                   results_known = true,
                    updated_at = now()
                FROM jsonb_to_recordset(%s) AS r(platform text, id text, url text, error text)
                WHERE pt.post_id = %s AND pt.platform = r.platform AND pt.status = 'posted'""",
@@ -430,3 +433,79 @@ def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int
                 (pid,),
             )
     return n
+
+
+def awaiting_ids(
+    conn: Conn, *, settle_seconds: float, window_seconds: float, limit: int
+) -> list[dict[str, Any]]:
+    """Posted targets still without a platform id, recorded at least `settle_seconds`
+    ago and at most `window_seconds` ago (after that the provider will not tell)."""
+    return conn.execute(
+        """SELECT t.post_id, t.platform, t.provider, t.credential_source, t.provider_post_id,
+                  p.user_id
+           FROM post_targets t JOIN social_posts p ON p.id = t.post_id
+           WHERE t.status = 'posted' AND t.platform_post_id IS NULL AND NOT t.results_known
+             AND t.provider_post_id IS NOT NULL
+             AND t.updated_at < now() - make_interval(secs => %s)
+             AND t.updated_at > now() - make_interval(secs => %s)
+           ORDER BY t.updated_at
+           LIMIT %s""",
+        (settle_seconds, window_seconds, limit),
+    ).fetchall()
+
+
+def user_keys(conn: Conn, user_ids: list[Any]) -> dict[str, dict[str, str]]:
+    """user id -> provider -> encrypted key, valid keys only."""
+    out: dict[str, dict[str, str]] = {}
+    for row in conn.execute(
+        """SELECT user_id, provider, encrypted_api_key FROM user_social_credentials
+           WHERE user_id = ANY(%s) AND invalid_at IS NULL""",
+        (user_ids,),
+    ):
+        out.setdefault(str(row["user_id"]), {})[row["provider"]] = row["encrypted_api_key"]
+    return out
+
+
+# Insert a due post already claimed by its intake task, targets included, and hand back
+# what the first attempt needs: one round trip where insert-then-claim would take two.
+_INSERT_CLAIMED = """
+WITH ins AS (
+    INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
+        status, campaign_id, batch_number, platform_options, queued_at,
+        lease_owner, lease_expires_at, attempts)
+    VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
+        %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
+        %(platform_options)s, now(), %(owner)s, now() + make_interval(secs => %(lease)s), 1)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, user_id, content, platforms, media_urls, platform_options,
+              step, step_attempts, needs_reconcile
+), tgt AS (
+    INSERT INTO post_targets (post_id, platform)
+    SELECT ins.id, p.platform FROM ins, unnest(ins.platforms) AS p(platform)
+    RETURNING *
+)
+SELECT ins.*,
+    (SELECT jsonb_object_agg(tgt.platform, to_jsonb(tgt) - 'post_id') FROM tgt) AS targets,
+    (SELECT jsonb_object_agg(k.provider, k.encrypted_api_key)
+       FROM user_social_credentials k
+      WHERE k.user_id = ins.user_id AND k.invalid_at IS NULL) AS credentials
+FROM ins
+"""
+
+
+def insert_claimed(conn: Conn, new: Any, owner: str, lease_seconds: float) -> Claim | None:
+    """Insert `new` (a db.posts.NewPost, due now) as publishing under `owner`'s lease.
+    None when a post with that id already exists (a repeat): nothing is changed."""
+    post = new.validated()
+    row = conn.execute(
+        _INSERT_CLAIMED,
+        {
+            "id": post.id, "user_id": post.user_id, "content": post.content,
+            "platforms": post.platforms, "media_urls": post.media_urls,
+            "scheduled_for": post.scheduled_for, "campaign_id": post.campaign_id,
+            "batch_number": post.batch_number,
+            "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
+            "owner": owner, "lease": float(lease_seconds),
+        },
+    ).fetchone()
+    return _claim_from(row) if row is not None else None

@@ -165,14 +165,24 @@ class PostForMeProvider(HttpProvider):
     def fetch_results(self, provider_post_id: str) -> dict[str, TargetResult]:
         """Per-platform results of a post (empty while it is still processing).
         Raises ProviderCallError."""
-        body = self._query(
-            "GET", "/social-post-results", params={"post_id": provider_post_id, "limit": "100"}
-        )
+        return self.fetch_results_many([provider_post_id]).get(provider_post_id, {})
+
+    def fetch_results_many(
+        self, provider_post_ids: list[str]
+    ) -> dict[str, dict[str, TargetResult]]:
+        """Results of several posts in one call (the list filter repeats `post_id`):
+        provider post id -> platform -> result. Raises ProviderCallError."""
+        params: Any = {"post_id": list(provider_post_ids), "limit": "100"}
+        body = self._query("GET", "/social-post-results", params=params)
         items = body.get("data") if isinstance(body, dict) else body
         results = [as_dict(i) for i in items] if isinstance(items, list) else []
         by_id: dict[str, str] | None = None
-        out: dict[str, TargetResult] = {}
+        out: dict[str, dict[str, TargetResult]] = {}
+        single = provider_post_ids[0] if len(provider_post_ids) == 1 else None
         for result in results:
+            post_id = first_str(result.get("post_id")) or single
+            if post_id is None:
+                continue
             account_id = first_str(result.get("social_account_id"))
             platform: str | None = None
             if account_id is not None:
@@ -188,7 +198,7 @@ class PostForMeProvider(HttpProvider):
             data = as_dict(result.get("platform_data"))
             success = result.get("success")
             error = result.get("error")
-            out[platform] = TargetResult(
+            out.setdefault(post_id, {})[platform] = TargetResult(
                 platform=platform,
                 success=success if isinstance(success, bool) else None,
                 platform_post_id=first_str(data.get("id")),

@@ -106,12 +106,19 @@ def run_attempt(
     post_id: str, owner: str, policy: Policy | None = None, *, dsn: str | None = None
 ) -> AttemptResult:
     """Claim `post_id`, make one provider call, record it. Safe to call any number of times."""
-    policy = policy or Policy.from_env()
     with connection(dsn) as conn:
         claim = ledger.claim(conn, post_id, owner, lease_seconds())
     if claim is None:
         return AttemptResult(post_id, None)
+    return run_claimed(claim, owner, policy, dsn=dsn)
 
+
+def run_claimed(
+    claim: ledger.Claim, owner: str, policy: Policy | None = None, *, dsn: str | None = None
+) -> AttemptResult:
+    """The attempt itself, for a post `owner` holds (claimed, or inserted claimed)."""
+    policy = policy or Policy.from_env()
+    post_id = claim.post_id
     chain = build_chain(decrypt_keys(claim.credentials, post_id))
     step = step_at_or_after(chain, claim.step)
     now = datetime.now(UTC)

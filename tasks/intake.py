@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from db import campaigns, posts
+from db import delivery as ledger
 from db.errors import DbError, InvalidInput, NotFound
 from db.pool import connection
 from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
@@ -73,6 +75,7 @@ def accept(
     task_id: str | None,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
+    first: FirstAttempt | None = None,
 ) -> Acceptance:
     """Validate and store one request; `enqueue(post_id)` starts delivery of a due post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
@@ -82,7 +85,18 @@ def accept(
         return _record_refusal(raw, post_id, str(exc), dsn)
     except TypeError as exc:  # unexpected keyword arguments
         return _record_refusal(raw, post_id, f"request: {exc}", dsn)
-    return store(data, post_id, enqueue, dsn)
+    return store(data, post_id, enqueue, dsn, first)
+
+
+@dataclass(frozen=True)
+class FirstAttempt:
+    """Run the first provider attempt in the intake task itself, after it has answered:
+    one task per post instead of two. `hold` receives the Claim of a post inserted
+    already claimed by `owner`, or the id of a repeat that may need its attempt re-run
+    (a redelivered message: the claim under the same owner reconciles first)."""
+
+    owner: str
+    hold: Callable[[ledger.Claim | str], None]
 
 
 def store(
@@ -90,6 +104,7 @@ def store(
     post_id: uuid.UUID,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
+    first: FirstAttempt | None = None,
 ) -> Acceptance:
     due = data.due_now()
     new = posts.NewPost(
@@ -105,12 +120,23 @@ def store(
         status="queued" if due else "scheduled",
         error_message=None,
     )
+    if due and first is not None:
+        from tasks.delivery import lease_seconds
+
+        with connection(dsn) as conn:
+            claim = ledger.insert_claimed(conn, new, first.owner, lease_seconds())
+        if claim is not None:
+            first.hold(claim)
+            return {"post_id": str(post_id), "status": "queued"}
     with connection(dsn) as conn:
         row, created = posts.insert_post(conn, new)
-    if row["status"] == "queued":
-        # Also on a repeat: the first delivery message may have been lost with its worker;
-        # a second one is harmless, since only one claim can win.
-        enqueue(str(post_id))
+    if row["status"] in ("queued", "publishing"):
+        # Also on a repeat: the first delivery may have been lost with its worker; a
+        # second try is harmless, since only one claim can win.
+        if first is not None:
+            first.hold(str(post_id))
+        elif row["status"] == "queued":
+            enqueue(str(post_id))
     answer: Acceptance = {"post_id": str(post_id), "status": row["status"]}
     if not created:
         answer["duplicate"] = True
@@ -124,6 +150,7 @@ def accept_batch(
     task_id: str | None,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
+    first: FirstAttempt | None = None,
 ) -> Acceptance:
     """Read calendar batch n of the campaign and accept it as a post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
@@ -160,4 +187,4 @@ def accept_batch(
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
     }
-    return accept(request, task_id, enqueue, dsn)
+    return accept(request, task_id, enqueue, dsn, first)

@@ -1,26 +1,61 @@
 """Per-platform ids for posts PostForMe accepted: its create answer carries only its own
 post id; the platform ids and urls arrive later on its results endpoint.
 
-The post is already final (accepted counts as posted); this fills in where it went.
-Run as its own task so the publishing path never waits on it.
+The post is already final (accepted counts as posted); this only fills in where it went.
+Beat runs `sweep` every few seconds, asking for up to 100 results per HTTP call, so the
+publishing path never waits on it and pays nothing per post. `collect` does one post at
+once, for the synchronous seed service.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from typing import Any
 
 from db import delivery as ledger
 from db.pool import connection
 from providers.errors import ProviderCallError
-from tasks.chain import build_chain
+from providers.outcomes import TargetResult
+from tasks.chain import Step, build_chain
 
 log = logging.getLogger("socialpost.results")
+PAGE = 100  # the results endpoint's page size: one page per call
+
+
+def _setting(name: str, default: float) -> float:
+    return float(os.environ.get(name, "") or default)
+
+
+def _rows_for(
+    results: dict[str, TargetResult], targets: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    found = []
+    for t in targets:
+        result = results.get(t["platform"])
+        if result is None or (result.platform_post_id is None and result.success is None):
+            continue  # still processing
+        refused = result.success is False
+        found.append(
+            {
+                "platform": t["platform"],
+                "id": result.platform_post_id,
+                "url": result.platform_post_url,
+                "error": f"refused by the platform after acceptance: {result.error or 'no reason'}"
+                if refused
+                else None,
+            }
+        )
+    return found
+
+
+def _step_for(chain: list[Step], provider: str, source: str) -> Step | None:
+    return next((s for s in chain if s.provider == provider and s.source == source), None)
 
 
 def collect(post_id: str, *, dsn: str | None = None) -> bool:
-    """Fetch and store missing platform ids; False when some are not there yet."""
+    """Fetch and store one post's missing platform ids; False when some are not there yet."""
     from tasks.delivery import decrypt_keys, provider_for
 
     with connection(dsn) as conn:
@@ -28,17 +63,13 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
     if not rows:
         return True
     chain = build_chain(decrypt_keys(encrypted, post_id))
-    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["provider"], r["credential_source"], r["provider_post_id"])].append(r["platform"])
-    found: list[dict[str, Any]] = []
+        groups[(r["provider"], r["credential_source"], r["provider_post_id"])].append(r)
     complete = True
-    for (provider, source, provider_post_id), platforms in groups.items():
-        step = next((s for s in chain if s.provider == provider and s.source == source), None)
-        if step is None:
-            log.warning(
-                "post %s: no %s %s key left to read results with", post_id, source, provider
-            )
+    for (provider, source, provider_post_id), targets in groups.items():
+        step = _step_for(chain, provider, source)
+        if step is None or provider != "postforme":
             continue
         try:
             results = provider_for(step).fetch_results(provider_post_id)
@@ -46,20 +77,51 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
             log.info("post %s: results not readable yet: %s", post_id, exc.outcome.error)
             complete = False
             continue
-        for platform in platforms:
-            result = results.get(platform)
-            if result is None or (result.platform_post_id is None and result.success is None):
-                complete = False
-                continue
-            found.append(
-                {
-                    "platform": platform,
-                    "id": result.platform_post_id,
-                    "url": result.platform_post_url,
-                    "error": None if result.success is not False else (result.error or "failed"),
-                }
-            )
-    if found:
-        with connection(dsn) as conn:
-            ledger.fill_results(conn, post_id, found)
+        found = _rows_for(results, targets)
+        complete = complete and len(found) == len(targets)
+        if found:
+            with connection(dsn) as conn:
+                ledger.fill_results(conn, post_id, found)
     return complete
+
+
+def sweep(*, dsn: str | None = None) -> int:
+    """One pass over targets awaiting their platform ids; returns how many were filled."""
+    from tasks.delivery import decrypt_keys, provider_for
+
+    with connection(dsn) as conn:
+        rows = ledger.awaiting_ids(
+            conn,
+            settle_seconds=_setting("SOCIALPOST_RESULTS_SETTLE", 0.5),
+            window_seconds=_setting("SOCIALPOST_RESULTS_WINDOW", 3600),
+            limit=int(_setting("SOCIALPOST_RESULTS_BATCH", 2000)),
+        )
+        rows = [r for r in rows if r["provider"] == "postforme"]
+        keys = ledger.user_keys(conn, list({r["user_id"] for r in rows}))
+    # One client per (user, credential source); one call per page of targets.
+    by_client: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_client[(str(r["user_id"]), r["credential_source"])].append(r)
+    filled = 0
+    for (user_id, source), targets in by_client.items():
+        chain = build_chain(decrypt_keys(keys.get(user_id, {}), f"user {user_id}"))
+        step = _step_for(chain, "postforme", source)
+        if step is None:
+            continue
+        client = provider_for(step)
+        for start in range(0, len(targets), PAGE):
+            page = targets[start : start + PAGE]
+            by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for t in page:
+                by_post[t["provider_post_id"]].append(t)
+            try:
+                results = client.fetch_results_many(list(by_post))  # type: ignore[attr-defined]
+            except ProviderCallError as exc:
+                log.info("results sweep: %s", exc.outcome.error)
+                continue
+            for provider_post_id, post_targets in by_post.items():
+                found = _rows_for(results.get(provider_post_id, {}), post_targets)
+                if found:
+                    with connection(dsn) as conn:
+                        filled += ledger.fill_results(conn, str(post_targets[0]["post_id"]), found)
+    return filled

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,14 +90,35 @@ class Stack:
 
     def worker(
         self, concurrency: int = 2, queues: str | None = None, name: str | None = None,
-        pool: str = "prefork",
+        pool: str = "prefork", extra: list[str] | None = None, loglevel: str = "info",
     ) -> Proc:
         node = name or f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}"
-        args = ["worker", "-l", "info", "-n", f"{node}@%h", "-c", str(concurrency),
-                "-P", pool, "--without-mingle", "--without-gossip"]
+        args = ["worker", "-l", loglevel, "-n", f"{node}@%h", "-c", str(concurrency),
+                "-P", pool, "--without-mingle", "--without-gossip", *(extra or [])]
         if queues:
             args += ["-Q", queues]
-        return self._spawn(node, args, ready="ready.")
+        if loglevel.lower() in ("info", "debug"):
+            return self._spawn(node, args, ready="ready.")
+        proc = self._spawn(node, args, ready=None)
+        self._ping(proc, node)
+        return proc
+
+    def _ping(self, proc: Proc, node: str, timeout: float = 30) -> None:
+        """Quiet workers print nothing when ready: ask them over the broker instead."""
+        from celery import Celery
+
+        probe = Celery(broker=self.env.get("CELERY_BROKER_URL") or self.env["REDIS_URL"])
+        try:
+            wait_for(
+                lambda: not proc.alive()
+                or probe.control.ping(destination=[f"{node}@{socket.gethostname()}"],
+                                      timeout=0.5),
+                timeout, f"{node} ready",
+            )
+        finally:
+            probe.close()
+        if not proc.alive():
+            raise RuntimeError(f"{node} exited at start:\n{proc.text()[-3000:]}")
 
     def beat(self, name: str = "beat") -> Proc:
         schedule = self.workdir / "state" / f"{name}-schedule"

@@ -1,0 +1,121 @@
+"""Benchmark: posts end to end vs Celery alone vs the one unavoidable HTTP call.
+
+In one run, on one broker, one worker and one sandbox:
+  * noop:  N tasks that do nothing (Celery's own cost per task);
+  * floor: N tasks that make only the create-post HTTP call to the sandbox;
+  * e2e:   N `social.publish_post` messages sent by name, timed until every post is final
+           in PostgreSQL (validation, ledger, failover bookkeeping, the create call).
+Prints the three rates and e2e / floor. The target is e2e >= 0.8x floor.
+
+Usage: .venv/bin/python bench/throughput.py [--posts 2000] [--concurrency 4] [--pool prefork]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import Env, bench_env, count_final  # noqa: E402
+
+
+def _wait_counter(env: Env, counter: str, n: int, timeout: float) -> None:
+    import redis
+
+    r = redis.Redis.from_url(env.redis_url)
+    deadline = time.monotonic() + timeout
+    while int(r.get(counter) or 0) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{counter}: {int(r.get(counter) or 0)}/{n} after {timeout}s")
+        time.sleep(0.02)
+
+
+def run_noop(env: Env, app: object, n: int) -> float:
+    counter = f"noop-{uuid.uuid4().hex[:6]}"
+    start = time.perf_counter()
+    for _ in range(n):
+        app.send_task("bench.noop", (counter,), queue="social.publish")  # type: ignore[attr-defined]
+    _wait_counter(env, counter, n, 300)
+    return n / (time.perf_counter() - start)
+
+
+def run_floor(env: Env, app: object, n: int, key: str, accounts: list[str]) -> float:
+    counter = f"floor-{uuid.uuid4().hex[:6]}"
+    start = time.perf_counter()
+    for i in range(n):
+        app.send_task(  # type: ignore[attr-defined]
+            "bench.floor", (counter, env.sandbox.postforme_url, key, accounts, i),
+            queue="social.publish",
+        )
+    _wait_counter(env, counter, n, 300)
+    return n / (time.perf_counter() - start)
+
+
+def run_e2e(env: Env, app: object, n: int, user: str) -> tuple[float, dict[str, int]]:
+    before = sum(count_final(env.dsn).values())
+    start = time.perf_counter()
+    for i in range(n):
+        app.send_task("social.publish_post", kwargs={  # type: ignore[attr-defined]
+            "user_id": user, "content": f"bench post {i}", "platforms": ["twitter", "linkedin"],
+            "post_id": str(uuid.uuid4()),
+        })
+    deadline = time.monotonic() + 600
+    while True:
+        counts = count_final(env.dsn)
+        done = sum(v for k, v in counts.items() if k not in ("queued", "publishing", "scheduled"))
+        if done - before >= n:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"e2e: {counts}")
+        time.sleep(0.05)
+    return n / (time.perf_counter() - start), counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--pool", default="prefork")
+    args = parser.parse_args()
+
+    with bench_env({"SOCIALPOST_RESULTS_DELAY": "1"}) as env:
+        from db import credentials
+        from db.pool import connect
+        from db.vault import Vault
+        from worker.celery_app import app
+
+        app.conf.broker_url = env.redis_url
+        app.conf.result_backend = env.redis_url
+        key = "bench-pfm-" + uuid.uuid4().hex
+        accounts = [a["id"] for a in env.sandbox.register_key("postforme", key,
+                                                              ["twitter", "linkedin"])]
+        user = str(uuid.uuid4())
+        with connect(env.dsn) as conn:
+            credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
+        env.stack.env["SOCIALPOST_ACCOUNTS_CACHE_SECONDS"] = "300"
+        env.stack.worker(concurrency=args.concurrency, pool=args.pool,
+                         extra=["-I", "bench.benchtasks"], loglevel="warning")
+        # warm up: connections, account cache, imports in every child
+        run_noop(env, app, 50)
+        run_floor(env, app, 50, key, accounts)
+        run_e2e(env, app, 50, user)
+
+        n = args.posts
+        noop = run_noop(env, app, n)
+        floor = run_floor(env, app, n, key, accounts)
+        e2e, counts = run_e2e(env, app, n, user)
+        print(f"posts={n} worker: -P {args.pool} -c {args.concurrency}")
+        print(f"{'noop tasks':<22}{noop:>10.0f} /s")
+        print(f"{'floor (1 HTTP call)':<22}{floor:>10.0f} /s")
+        print(f"{'end to end':<22}{e2e:>10.0f} /s")
+        print(f"e2e / floor = {e2e / floor:.2f}x   e2e / noop = {e2e / noop:.2f}x")
+        print(f"final statuses: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
