@@ -107,7 +107,9 @@ task_routes = {
 # -- Monitoring: events on so Flower shows tasks live without `celery control`.
 worker_send_task_events = True
 task_send_sent_event = True
-task_track_started = True
+# No STARTED state in the result backend: Flower sees task-started events anyway, and
+# it would cost each accepted post one more Redis write.
+task_track_started = False
 worker_hijack_root_logger = True
 
 # -- Beat -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
+        session.trust_env = False  # as our clients do: no per-request environment scan
     return session
 
 

@@ -34,6 +34,35 @@ def _wait_counter(env: Env, counter: str, n: int, timeout: float) -> None:
         time.sleep(0.02)
 
 
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds used so far by every process on the machine, summed by program name,
+    so a phase's cost can be split between Celery, PostgreSQL, Redis and this process."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        key = "bench+sandbox" if int(pid) == os.getpid() else name.split(":")[0][:15]
+        out[key] = out.get(key, 0.0) + used
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float], n: int) -> str:
+    diff = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    top = sorted(((v, k) for k, v in diff.items() if v > 0.05), reverse=True)[:6]
+    return ", ".join(f"{k} {v * 1000 / n:.2f}" for v, k in top)
+
+
 def run_noop(env: Env, app: object, n: int) -> float:
     counter = f"noop-{uuid.uuid4().hex[:6]}"
     start = time.perf_counter()
@@ -105,15 +134,23 @@ def main() -> int:
         run_e2e(env, app, 50, user)
 
         n = args.posts
+        c0 = cpu_by_program()
         noop = run_noop(env, app, n)
+        c1 = cpu_by_program()
         floor = run_floor(env, app, n, key, accounts)
+        c2 = cpu_by_program()
         e2e, counts = run_e2e(env, app, n, user)
+        c3 = cpu_by_program()
         print(f"posts={n} worker: -P {args.pool} -c {args.concurrency}")
         print(f"{'noop tasks':<22}{noop:>10.0f} /s")
         print(f"{'floor (1 HTTP call)':<22}{floor:>10.0f} /s")
         print(f"{'end to end':<22}{e2e:>10.0f} /s")
         print(f"e2e / floor = {e2e / floor:.2f}x   e2e / noop = {e2e / noop:.2f}x")
         print(f"final statuses: {counts}")
+        print("CPU ms per item, by program:")
+        print(f"  noop:  {cpu_delta(c0, c1, n)}")
+        print(f"  floor: {cpu_delta(c1, c2, n)}")
+        print(f"  e2e:   {cpu_delta(c2, c3, n)}")
     return 0
 
 

@@ -36,9 +36,23 @@ def _float_env(name: str, default: float, minimum: float) -> float:
     return value
 
 
+_checked: dict[str, str] = {}
+
+
 def database_url(dsn: str | None = None) -> str:
-    """The DSN to use: the argument, else DATABASE_URL, else the local default."""
+    """The DSN to use: the argument, else DATABASE_URL, else the local default.
+    Checked once per distinct value (it is asked for on every pooled statement)."""
     value = dsn if dsn is not None else os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    known = _checked.get(value)
+    if known is not None:
+        return known
+    checked = _check_database_url(value)
+    if len(_checked) < 64:
+        _checked[value] = checked
+    return checked
+
+
+def _check_database_url(value: str) -> str:
     value = value.strip()
     if not value:
         raise ConfigError("DATABASE_URL is empty")

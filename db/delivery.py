@@ -10,7 +10,7 @@ SELECT-then-UPDATE in Python.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -221,12 +221,12 @@ def record(
     next_at = plan.defer_until if plan.status == states.SCHEDULED else None
     targets = []
     for change in plan.targets:
-        row = asdict(change)
+        row = dict(vars(change))  # shallow: every field is a plain str or None
         row["error"] = _clip(row.get("error"))
         targets.append(row)
     attempts = []
     if attempt is not None:
-        a = asdict(attempt)
+        a = dict(vars(attempt))
         a["error"] = _clip(a.get("error"))
         attempts.append(a)
     params = {

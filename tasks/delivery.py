@@ -36,6 +36,17 @@ _providers_lock = threading.Lock()
 _vault: Vault | None = None
 
 
+_policy: Policy | None = None
+
+
+def default_policy() -> Policy:
+    """The retry policy from the environment, read once per process."""
+    global _policy
+    if _policy is None:
+        _policy = Policy.from_env()
+    return _policy
+
+
 def vault() -> Vault:
     """The process's vault, built once from ENCRYPTION_KEY."""
     global _vault
@@ -117,7 +128,7 @@ def run_claimed(
     claim: ledger.Claim, owner: str, policy: Policy | None = None, *, dsn: str | None = None
 ) -> AttemptResult:
     """The attempt itself, for a post `owner` holds (claimed, or inserted claimed)."""
-    policy = policy or Policy.from_env()
+    policy = policy or default_policy()
     post_id = claim.post_id
     chain = build_chain(decrypt_keys(claim.credentials, post_id))
     step = step_at_or_after(chain, claim.step)
