@@ -27,7 +27,9 @@ from db import migrations  # noqa: E402
 from providers.sandbox import SandboxServer  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DSN = os.environ.get(
+    "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -61,9 +63,19 @@ def scratch_database() -> Iterator[str]:
 def private_redis() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     import redis
@@ -114,7 +126,5 @@ def bench_env(settings: dict[str, str] | None = None) -> Iterator[Env]:
 
 def count_final(dsn: str, ids: list[str] | None = None) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT status, count(*) FROM social_posts GROUP BY status"
-        ).fetchall()
+        rows = conn.execute("SELECT status, count(*) FROM social_posts GROUP BY status").fetchall()
     return {status: n for status, n in rows}

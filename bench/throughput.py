@@ -77,7 +77,8 @@ def run_floor(env: Env, app: object, n: int, key: str, accounts: list[str]) -> f
     start = time.perf_counter()
     for i in range(n):
         app.send_task(  # type: ignore[attr-defined]
-            "bench.floor", (counter, env.sandbox.postforme_url, key, accounts, i),
+            "bench.floor",
+            (counter, env.sandbox.postforme_url, key, accounts, i),
             queue="social.publish",
         )
     _wait_counter(env, counter, n, 300)
@@ -88,10 +89,15 @@ def run_e2e(env: Env, app: object, n: int, user: str) -> tuple[float, dict[str, 
     before = sum(count_final(env.dsn).values())
     start = time.perf_counter()
     for i in range(n):
-        app.send_task("social.publish_post", kwargs={  # type: ignore[attr-defined]
-            "user_id": user, "content": f"bench post {i}", "platforms": ["twitter", "linkedin"],
-            "post_id": str(uuid.uuid4()),
-        })
+        app.send_task(
+            "social.publish_post",
+            kwargs={  # type: ignore[attr-defined]
+                "user_id": user,
+                "content": f"bench post {i}",
+                "platforms": ["twitter", "linkedin"],
+                "post_id": str(uuid.uuid4()),
+            },
+        )
     deadline = time.monotonic() + 600
     while True:
         counts = count_final(env.dsn)
@@ -120,14 +126,19 @@ def main() -> int:
         app.conf.broker_url = env.redis_url
         app.conf.result_backend = env.redis_url
         key = "bench-pfm-" + uuid.uuid4().hex
-        accounts = [a["id"] for a in env.sandbox.register_key("postforme", key,
-                                                              ["twitter", "linkedin"])]
+        accounts = [
+            a["id"] for a in env.sandbox.register_key("postforme", key, ["twitter", "linkedin"])
+        ]
         user = str(uuid.uuid4())
         with connect(env.dsn) as conn:
             credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
         env.stack.env["SOCIALPOST_ACCOUNTS_CACHE_SECONDS"] = "300"
-        env.stack.worker(concurrency=args.concurrency, pool=args.pool,
-                         extra=["-I", "bench.benchtasks"], loglevel="warning")
+        env.stack.worker(
+            concurrency=args.concurrency,
+            pool=args.pool,
+            extra=["-I", "bench.benchtasks"],
+            loglevel="warning",
+        )
         # warm up: connections, account cache, imports in every child
         run_noop(env, app, 50)
         run_floor(env, app, 50, key, accounts)
