@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from celery import Celery  # noqa: E402
+
 from bench.harness import Env, bench_env, count_final  # noqa: E402
 
 
@@ -63,20 +65,20 @@ def cpu_delta(before: dict[str, float], after: dict[str, float], n: int) -> str:
     return ", ".join(f"{k} {v * 1000 / n:.2f}" for v, k in top)
 
 
-def run_noop(env: Env, app: object, n: int) -> float:
+def run_noop(env: Env, app: Celery, n: int) -> float:
     counter = f"noop-{uuid.uuid4().hex[:6]}"
     start = time.perf_counter()
     for _ in range(n):
-        app.send_task("bench.noop", (counter,), queue="social.publish")  # type: ignore[attr-defined]
+        app.send_task("bench.noop", (counter,), queue="social.publish")
     _wait_counter(env, counter, n, 300)
     return n / (time.perf_counter() - start)
 
 
-def run_floor(env: Env, app: object, n: int, key: str, accounts: list[str]) -> float:
+def run_floor(env: Env, app: Celery, n: int, key: str, accounts: list[str]) -> float:
     counter = f"floor-{uuid.uuid4().hex[:6]}"
     start = time.perf_counter()
     for i in range(n):
-        app.send_task(  # type: ignore[attr-defined]
+        app.send_task(
             "bench.floor",
             (counter, env.sandbox.postforme_url, key, accounts, i),
             queue="social.publish",
@@ -85,13 +87,13 @@ def run_floor(env: Env, app: object, n: int, key: str, accounts: list[str]) -> f
     return n / (time.perf_counter() - start)
 
 
-def run_e2e(env: Env, app: object, n: int, user: str) -> tuple[float, dict[str, int]]:
+def run_e2e(env: Env, app: Celery, n: int, user: str) -> tuple[float, dict[str, int]]:
     before = sum(count_final(env.dsn).values())
     start = time.perf_counter()
     for i in range(n):
         app.send_task(
             "social.publish_post",
-            kwargs={  # type: ignore[attr-defined]
+            kwargs={
                 "user_id": user,
                 "content": f"bench post {i}",
                 "platforms": ["twitter", "linkedin"],
