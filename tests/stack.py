@@ -125,6 +125,14 @@ class Stack:
         return self._spawn(name, ["beat", "-l", "info", "-s", str(schedule)],
                            ready="beat: Starting")
 
+    def flower(self, port: int, basic_auth: str, name: str = "flower") -> Proc:
+        """Flower on loopback with basic auth (its HTTP API refuses anonymous calls)."""
+        return self._spawn(
+            name,
+            ["flower", f"--port={port}", "--address=127.0.0.1", f"--basic-auth={basic_auth}"],
+            ready="Visit me at",
+        )
+
     def kill(self, proc: Proc, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (a prefork worker's children too)."""
         try:
