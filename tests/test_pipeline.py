@@ -299,3 +299,29 @@ def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
             assert post["attempts"][0]["created_at"] >= r["scheduled_for"]
     creates = sandbox.stats()["postforme"]["by_external_id"]
     assert len(creates) == 50 and set(creates.values()) == {1}
+
+
+def test_refresh_connected_platforms_marks_a_refused_key_invalid_and_goes_on(
+    stack: Stack, sandbox: Any
+) -> None:
+    from worker.celery_app import app
+
+    good_user, bad_user = str(uuid.uuid4()), str(uuid.uuid4())
+    good = "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", good, ["twitter", "pinterest"])
+    _save_key(good_user, "postforme", good)
+    _save_key(bad_user, "postforme", "revoked-" + uuid.uuid4().hex)
+
+    summary = app.send_task("social.refresh_connected_platforms").get(timeout=30)
+    assert summary["refreshed"] >= 1 and summary["invalid"] >= 1
+
+    with _conn() as conn:
+        rows = {
+            str(r["user_id"]): r for r in conn.execute(
+                "SELECT user_id, connected_platforms, updated_at, invalid_at"
+                " FROM user_social_credentials WHERE user_id = ANY(%s)",
+                ([good_user, bad_user],))
+        }
+    assert sorted(rows[good_user]["connected_platforms"]) == ["pinterest", "twitter"]
+    assert rows[good_user]["invalid_at"] is None
+    assert rows[bad_user]["invalid_at"] is not None
