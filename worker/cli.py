@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "Serve a local PostForMe + LATE for tests and demos.",
     ),
+    "demo": (
+        "worker.commands.demo",
+        "demo",
+        "See it all work: a campaign to nine platforms, scheduled batch, failover.",
+    ),
 }
 
 
