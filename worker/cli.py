@@ -31,6 +31,29 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "See it all work: a campaign to nine platforms, scheduled batch, failover.",
     ),
+    "worker": ("worker.commands.procs", "worker", "Run a Celery worker (publishing, maintenance)."),
+    "beat": ("worker.commands.procs", "beat", "Run Celery beat (releases, recovery, refreshes)."),
+    "flower": ("worker.commands.procs", "flower", "Run Flower, with basic auth required."),
+    "post": ("worker.commands.publish", "post", "Enqueue one post; print its id."),
+    "batch": ("worker.commands.publish", "batch", "Enqueue one batch of a campaign's calendar."),
+    "cancel": ("worker.commands.publish", "cancel", "Cancel a scheduled or queued post."),
+    "campaign": (
+        "worker.commands.campaign",
+        "campaign",
+        "Create, show or publish a campaign's creative calendar.",
+    ),
+    "history": ("worker.commands.history", "history", "A user's posts, newest first."),
+    "show": ("worker.commands.history", "show", "One post with its targets and attempts."),
+    "accounts": (
+        "worker.commands.accounts",
+        "accounts",
+        "Connected accounts per credential of a user's chain.",
+    ),
+    "oauth-url": (
+        "worker.commands.accounts",
+        "oauth_url",
+        "Print the URL where a user connects a platform.",
+    ),
 }
 
 

@@ -1,0 +1,226 @@
+"""`socialpost post`, `batch` and `cancel`: the producer client (tasks.client) from a shell.
+
+The client validates before sending, so bad input is refused here (exit 2, the message
+names the field) instead of becoming a failed post later. The post id goes to stdout
+alone, so scripts can capture it; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from worker.commands import render, views
+from worker.commands.common import (
+    CONTEXT,
+    BadInput,
+    Command,
+    cli_errors,
+    db_connection,
+    note,
+    read_text_argument,
+    split_list,
+)
+from worker.commands.follow import wait_final
+
+WAIT_HELP = "Wait until the post is final and show its targets (exit 1 unless posted)."
+TIMEOUT_HELP = "With --wait: give up after this many seconds (0 = no limit)."
+
+
+def platform_names(values: tuple[str, ...]) -> list[str]:
+    """Canonical names ("x" -> twitter, no repeats); unknown ones are left as given for
+    the client to refuse along with every other bad field."""
+    from providers.platforms import normalize_platforms
+
+    names = split_list(values)
+    try:
+        return normalize_platforms(names)
+    except ValueError:
+        return names
+
+
+def producer() -> Any:
+    """The producer client, on the broker from REDIS_URL / CELERY_BROKER_URL."""
+    from tasks.client import PublishClient
+
+    return PublishClient()
+
+
+def _options_json(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at char {exc.pos}"
+        raise BadInput(f"--platform-options: not valid JSON ({where})") from None
+    if not isinstance(value, dict):
+        raise BadInput("--platform-options: must be a JSON object keyed by platform")
+    return value
+
+
+def _when_text(at: str | None) -> str:
+    return f"scheduled for {at}" if at else "to publish now"
+
+
+def finish_waiting(post_id: str, timeout: float) -> None:
+    """Wait for the post, show header and targets, fail unless it posted everywhere."""
+    with cli_errors():
+        rows = wait_final([post_id], timeout=timeout or None)
+    post = rows[post_id]
+    assert post is not None
+    click.echo(views.post_header(post))
+    click.echo(render.section("Targets", views.targets_table(post)))
+    if post["status"] != "posted":
+        reason = render.cell(post.get("error_message"))
+        raise click.ClickException(f"post {post_id} ended {post['status']}: {reason}")
+
+
+@click.command("post", cls=Command, context_settings=CONTEXT)
+@click.argument("content", required=False)
+@click.option("--user", "user_id", required=True, metavar="UUID", help="Whose credentials.")
+@click.option(
+    "-p", "--platform", "platforms", multiple=True, metavar="NAME[,NAME]",
+    help="Target platform; repeat or comma-separate (twitter, linkedin, instagram, ...).",
+)
+@click.option("--media", "media", multiple=True, metavar="URL", help="Media URL (repeatable).")
+@click.option(
+    "--at", "at", metavar="ISO8601",
+    help="Publish at this time, with an offset (2026-06-01T09:00:00+00:00); default now.",
+)
+@click.option("--campaign", "campaign_id", metavar="UUID", help="Campaign the post belongs to.")
+@click.option("--batch", "batch_number", type=int, metavar="N", help="Batch number within it.")
+@click.option(
+    "--post-id", metavar="UUID",
+    help="Choose the post id: enqueueing the same id again changes nothing.",
+)
+@click.option(
+    "--platform-options", "options_json", metavar="JSON",
+    help='Per-platform options, e.g. \'{"youtube": {"title": "Launch"}}\'.',
+)
+@click.option("--wait", is_flag=True, help=WAIT_HELP)
+@click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
+              help=TIMEOUT_HELP)
+def post(
+    content: str | None,
+    user_id: str,
+    platforms: tuple[str, ...],
+    media: tuple[str, ...],
+    at: str | None,
+    campaign_id: str | None,
+    batch_number: int | None,
+    post_id: str | None,
+    options_json: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Enqueue one post of CONTENT (use - to read it from stdin) and print its id.
+
+    The worker records the post as queued, or scheduled when --at is in the future, and
+    publishes through the user's PostForMe, the user's LATE, then the global keys.
+
+    \b
+    Examples:
+      socialpost post --user $U -p twitter,linkedin "We are live!"
+      socialpost post --user $U -p instagram --media https://cdn.example/a.jpg - < caption.txt
+      socialpost post --user $U -p bluesky --at 2026-06-01T09:00:00+02:00 "Tomorrow"
+    """
+    text = read_text_argument(content, "content")
+    names = platform_names(platforms)
+    options = _options_json(options_json)
+    with cli_errors():
+        pid = producer().enqueue_post(
+            user_id,
+            text,
+            names,
+            media_urls=list(media) or None,
+            scheduled_for=at,
+            campaign_id=campaign_id,
+            batch_number=batch_number,
+            post_id=post_id,
+            platform_options=options,
+        )
+    note(f"enqueued post {pid} for {', '.join(names)} {_when_text(at)}")
+    click.echo(pid)
+    if wait:
+        finish_waiting(pid, timeout)
+
+
+@click.command("batch", cls=Command, context_settings=CONTEXT)
+@click.option("--user", "user_id", required=True, metavar="UUID", help="Whose credentials.")
+@click.option("--campaign", "campaign_id", required=True, metavar="UUID", help="The campaign.")
+@click.option("--batch", "batch_number", required=True, type=int, metavar="N",
+              help="Batch number in the campaign's calendar (from 1).")
+@click.option("-p", "--platform", "platforms", multiple=True, metavar="NAME[,NAME]",
+              help="Target platform; repeat or comma-separate.")
+@click.option("--media", "media", multiple=True, metavar="URL",
+              help="Media URL (repeatable); default: the batch's own media.")
+@click.option("--at", "at", metavar="ISO8601", help="Publish at this time; default now.")
+@click.option("--post-id", metavar="UUID", help="Choose the post id (idempotent re-sends).")
+@click.option("--wait", is_flag=True, help=WAIT_HELP)
+@click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
+              help=TIMEOUT_HELP)
+def batch(
+    user_id: str,
+    campaign_id: str,
+    batch_number: int,
+    platforms: tuple[str, ...],
+    media: tuple[str, ...],
+    at: str | None,
+    post_id: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Enqueue one batch of a campaign's calendar as a post and print its id.
+
+    The worker reads the caption (and media, unless --media is given) from the calendar,
+    so a caption fixed in the calendar before the batch runs is the one published.
+    """
+    names = platform_names(platforms)
+    with cli_errors():
+        pid = producer().enqueue_batch(
+            user_id,
+            campaign_id,
+            batch_number,
+            names,
+            media_urls=list(media) or None,
+            scheduled_for=at,
+            post_id=post_id,
+        )
+    note(f"enqueued batch {batch_number} of campaign {campaign_id} as post {pid} "
+         f"for {', '.join(names)} {_when_text(at)}")
+    click.echo(pid)
+    if wait:
+        finish_waiting(pid, timeout)
+
+
+@click.command("cancel", cls=Command, context_settings=CONTEXT)
+@click.argument("post_id")
+def cancel(post_id: str) -> None:
+    """Cancel a scheduled or queued post before it is sent.
+
+    A post already publishing (or finished) cannot be taken back: that is reported, with
+    its status, and the exit code is 1.
+    """
+    from db import posts
+
+    with cli_errors(), db_connection() as conn:
+        done = posts.cancel_post(conn, post_id)
+        row = None if done else posts.get_post(conn, post_id)
+    if done:
+        click.echo(f"cancelled post {post_id}")
+        return
+    if row is None:
+        raise click.ClickException(
+            f"no post {post_id} in the ledger (if it was just enqueued, no worker has "
+            "accepted it yet: try again in a moment)"
+        )
+    if row["status"] == "cancelled":  # the wanted state already holds: not a failure
+        click.echo(f"post {post_id} was already cancelled")
+        return
+    raise click.ClickException(
+        f"too late to cancel post {post_id}: it is already {row['status']}"
+    )
+
