@@ -11,6 +11,7 @@ def backoff_seconds(
     """Delay before retry number `attempt` (1 = first retry): uniform in
     [exp/2, exp] where exp = min(cap, base * 2**(attempt-1)). Never above `cap`."""
     attempt = max(1, attempt)
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    # Exponent clamped: 2**1024 does not fit a float, and 2**1000 already exceeds any cap.
+    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 1000))
     r = rng or random
     return ceiling / 2 + r.random() * ceiling / 2

@@ -5,12 +5,18 @@ No I/O here, so every row of the table is tested directly.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from enum import Enum
 
 from providers.outcomes import OutcomeKind, PublishOutcome
 from tasks.backoff import backoff_seconds
+
+RATE_LIMIT_MARGIN = 0.05  # seconds past the provider's reset, so a retry is not early by a tick
+# A rate-limit wait beyond this is not waited for (a post may not be scheduled further ahead
+# either, and "inf" or a far-future reset cannot become a datetime): fall over instead.
+MAX_RATE_LIMIT_WAIT = 365 * 86_400.0
 
 
 class Action(str, Enum):
@@ -70,14 +76,16 @@ def decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decis
         if step_attempts >= policy.max_rate_limited_attempts:
             return Decision(Action.FALL_OVER, reason=why)
         given = outcome.retry_after
-        if given is None or given <= 0:
+        if given is None or math.isnan(given) or given <= 0:
             wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)
         else:
             wait = given
-        if wait > policy.max_countdown:
+        if wait > MAX_RATE_LIMIT_WAIT:
+            return Decision(Action.FALL_OVER, reason=f"{why} (retry after {wait:g} s: too long)")
+        # The countdown, margin included, may never exceed max_countdown: else defer.
+        if wait + RATE_LIMIT_MARGIN > policy.max_countdown:
             return Decision(Action.DEFER, wait, why)
-        # A hair past the provider's reset, so the retry is not early by a clock tick.
-        return Decision(Action.RETRY, wait + 0.05, why)
+        return Decision(Action.RETRY, wait + RATE_LIMIT_MARGIN, why)
     if kind is OutcomeKind.AMBIGUOUS:
         if step_attempts < policy.max_ambiguous_attempts:
             wait = backoff_seconds(step_attempts, base=policy.backoff_base, cap=policy.backoff_cap)

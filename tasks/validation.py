@@ -191,9 +191,13 @@ def check_publish_input(
         else:
             options = platform_options
 
-    if text and names and not problems:
+    if text and names:
+        # Platform rules too, whatever else is wrong; a field already faulted (media_urls[2]
+        # faults media_urls) is not judged again on what was left of it.
+        faulted = {p.split(":", 1)[0].split("[", 1)[0] for p in problems}
         for problem in validate(text, names, media, options):
-            problems.append(str(problem))
+            if problem.field.split("[", 1)[0] not in faulted:
+                problems.append(str(problem))
 
     if problems or uid is None:
         raise InvalidRequest(problems or ["user_id: is required (a UUID)"])
