@@ -1,4 +1,5 @@
-"""Bounded exponential backoff with full jitter: retries spread out instead of stampeding."""
+"""Bounded exponential backoff with "equal" jitter (half fixed, half random): retries spread
+out instead of stampeding, yet never come back sooner than half the nominal wait."""
 
 from __future__ import annotations
 
