@@ -48,52 +48,76 @@ class Env:
 
 
 @contextmanager
-def scratch_database() -> Iterator[str]:
-    name = f"sp_bench_{uuid.uuid4().hex[:10]}"
-    dsn = ADMIN_DSN.rpartition("/")[0] + "/" + name
+def scratch_database(admin_dsn: str = ADMIN_DSN, prefix: str = "sp_bench") -> Iterator[str]:
+    """A freshly migrated database on `admin_dsn`'s server, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    dsn = admin_dsn.rpartition("/")[0] + "/" + name
     migrations.apply(dsn)
     try:
         yield dsn
     finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class RedisServer:
+    """A private `redis-server` that keeps nothing on disk, on a port of its own, so a
+    benchmark or a fault test may flush, kill or restart it without touching the
+    machine's shared Redis. A restart comes back empty, like a real one without AOF/RDB."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10) -> RedisServer:
+        self._proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGKILL (a crash) or SIGTERM; either way nothing survives (no persistence)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+        proc.wait(10)
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Crash and start again on the same port, empty."""
+        self.stop(kill=True)
+        time.sleep(down_seconds)
+        self.start()
 
 
 @contextmanager
 def private_redis() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    server = RedisServer().start()
     try:
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 @contextmanager

@@ -120,9 +120,9 @@ class Stack:
         if not proc.alive():
             raise RuntimeError(f"{node} exited at start:\n{proc.text()[-3000:]}")
 
-    def beat(self, name: str = "beat") -> Proc:
+    def beat(self, name: str = "beat", loglevel: str = "info") -> Proc:
         schedule = self.workdir / "state" / f"{name}-schedule"
-        return self._spawn(name, ["beat", "-l", "info", "-s", str(schedule)],
+        return self._spawn(name, ["beat", "-l", loglevel, "-s", str(schedule)],
                            ready="beat: Starting")
 
     def flower(self, port: int, basic_auth: str, name: str = "flower") -> Proc:
