@@ -42,10 +42,28 @@ def platform_names(values: tuple[str, ...]) -> list[str]:
 
 
 def producer() -> Any:
-    """The producer client, on the broker from REDIS_URL / CELERY_BROKER_URL."""
+    """The producer client on a send-only app: celeryconfig's routes, the broker from
+    CELERY_BROKER_URL / REDIS_URL as they are now, and no result backend.
+
+    Without a backend send_task does not subscribe to each task's result channel: a CLI
+    reads outcomes from the ledger, and an unreachable result store cannot stall it for
+    20 s and end in a traceback. The broker is probed first so a dead one fails at once.
+    """
+    import os
+
+    from celery import Celery
+
     from tasks.client import PublishClient
 
-    return PublishClient()
+    app = Celery("socialpost-cli", set_as_current=False)
+    app.config_from_object("celeryconfig")
+    env_broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    if env_broker:
+        app.conf.broker_url = env_broker
+    app.conf.result_backend = None
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=5)
+    return PublishClient(app)
 
 
 def _options_json(text: str | None) -> dict[str, Any] | None:
