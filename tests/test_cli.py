@@ -27,7 +27,9 @@ from cryptography.fernet import Fernet
 from worker.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parent.parent
-SOCIALPOST = ROOT / ".venv" / "bin" / "socialpost"
+_SCRIPT = ROOT / ".venv" / "bin" / "socialpost"
+# The installed entry point when there is one, else the same main() through -m.
+SOCIALPOST = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "worker.cli"]
 QUEUES = ("social.publish", "celery", "social.maintenance")
 # Ten days ahead, on the hour: within the client's one-year horizon whatever today is.
 LATER = (datetime.now(UTC) + timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
@@ -83,7 +85,7 @@ def one_error_line(result: Result) -> str:
 
 def spawn(args: list[str], env: dict[str, str], cwd: Path, **kw: Any) -> Any:
     return subprocess.Popen(
-        [str(SOCIALPOST), *args], env=env, cwd=cwd, text=True,
+        [*SOCIALPOST, *args], env=env, cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
     )
 
@@ -91,7 +93,7 @@ def spawn(args: list[str], env: dict[str, str], cwd: Path, **kw: Any) -> Any:
 def sp(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed `socialpost` program, as an operator runs it."""
     return subprocess.run(
-        [str(SOCIALPOST), *args], env=env, cwd=cwd, text=True, capture_output=True,
+        [*SOCIALPOST, *args], env=env, cwd=cwd, text=True, capture_output=True,
         timeout=30, check=False,
     )
 
