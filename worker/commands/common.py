@@ -184,7 +184,3 @@ def read_text_argument(value: str | None, what: str) -> str:
 def note(message: str) -> None:
     """Progress and hints go to stderr, so stdout carries only the result."""
     click.echo(message, err=True)
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
