@@ -93,7 +93,7 @@ WITH c AS (
         status = 'publishing', lease_owner = %(owner)s,
         lease_expires_at = now() + make_interval(secs => %(lease)s),
         needs_reconcile = needs_reconcile OR status = 'publishing',
-        attempts = attempts + 1, updated_at = now()
+        claim_count = claim_count + 1, updated_at = now()
     WHERE id = %(id)s
       AND ((status = 'queued'
             AND (next_attempt_at IS NULL
@@ -472,7 +472,7 @@ _INSERT_CLAIMED = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
         status, campaign_id, batch_number, platform_options, queued_at,
-        lease_owner, lease_expires_at, attempts)
+        lease_owner, lease_expires_at, claim_count)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
         %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
         %(platform_options)s, now(), %(owner)s, now() + make_interval(secs => %(lease)s), 1)

@@ -204,7 +204,7 @@ WITH c AS (
     UPDATE social_posts SET
         status = 'publishing', lease_owner = %(owner)s,
         lease_expires_at = now() + make_interval(secs => %(lease)s),
-        attempts = attempts + 1, updated_at = now()
+        claim_count = claim_count + 1, updated_at = now()
     WHERE id = %(id)s
       AND (status = ANY(%(from)s)
            OR (status = 'publishing' AND lease_expires_at < now()))
@@ -331,7 +331,7 @@ def find_stalled(
     validate.positive_int(limit, "limit", 100_000)
     return conn.execute(
         """SELECT id, user_id, status, queued_at, lease_owner, lease_expires_at,
-                  attempts, step, next_attempt_at, updated_at
+                  claim_count, step, next_attempt_at, updated_at
            FROM social_posts
            WHERE status IN ('queued', 'publishing')
              AND ((status = 'queued'

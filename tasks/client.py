@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import Celery
 
+from providers.platforms import normalize_platforms
 from tasks.validation import InvalidRequest, check_publish_input, parse_uuid
 
 # Ids for campaign batches derive from (campaign, batch, platforms): re-running
@@ -67,6 +68,9 @@ class PublishClient:
         pid = str(checked.post_id or uuid.uuid4())
         self.app.send_task(
             "social.publish_post",
+            # The id is the handle; nobody waits on the acceptance, so no result
+            # subscription per message (nor a stall when the result store is away).
+            ignore_result=True,
             kwargs={
                 "user_id": str(checked.user_id),
                 "content": checked.content,
@@ -115,11 +119,12 @@ class PublishClient:
         final_id = str(pid or uuid.uuid4())
         self.app.send_task(
             "social.publish_batch",
+            ignore_result=True,
             kwargs={
                 "user_id": str(uid),
                 "campaign_id": str(cid),
                 "batch_number": batch_number,
-                "platforms": list(platforms),
+                "platforms": normalize_platforms(platforms),
                 "media_urls": list(media_urls) if media_urls is not None else None,
                 "scheduled_for": _iso(scheduled_for),
                 "post_id": final_id,
@@ -146,7 +151,11 @@ class PublishClient:
             batches = campaigns.list_batches(conn, cid)
         if campaign is None:
             raise InvalidRequest([f"campaign_id: no campaign {cid}"])
-        key = ",".join(sorted(platforms))
+        try:
+            # "x" and "twitter", or a repeated name, must give the same post ids.
+            key = ",".join(sorted(normalize_platforms(platforms)))
+        except ValueError as exc:
+            raise InvalidRequest([f"platforms: {exc}"]) from None
         now = datetime.now(UTC)
         rows = []
         for batch in batches:

@@ -134,10 +134,10 @@ def test_twenty_threads_claim_each_post_once(database_url: str) -> None:
     assert sorted(pid for _, pid in wins) == sorted(ids)  # each post claimed exactly once
     with _conn(database_url) as conn:
         rows = conn.execute(
-            "SELECT id, status, attempts, lease_owner FROM social_posts WHERE id = ANY(%s)",
+            "SELECT id, status, claim_count, lease_owner FROM social_posts WHERE id = ANY(%s)",
             (ids,)).fetchall()
     owner_of = {pid: owner for owner, pid in wins}
-    assert all(r["status"] == "publishing" and r["attempts"] == 1 for r in rows)
+    assert all(r["status"] == "publishing" and r["claim_count"] == 1 for r in rows)
     assert all(r["lease_owner"] == owner_of[r["id"]] for r in rows)
 
 
@@ -156,7 +156,8 @@ def test_claim_returns_pending_platforms_and_respects_leases(database_url: str) 
         time.sleep(0.3)
         retaken = posts.claim_post(conn, pid, "b", 30)  # expired lease: taken over
         assert retaken is not None and retaken["lease_owner"] == "b"
-        assert retaken["attempts"] == 2 and retaken["pending_platforms"] == ["bluesky", "twitter"]
+        assert retaken["claim_count"] == 2
+        assert retaken["pending_platforms"] == ["bluesky", "twitter"]
         assert posts.extend_lease(conn, pid, "a", 30) is False  # the old owner lost it
         with pytest.raises(InvalidInput):
             posts.claim_post(conn, pid, "c", 0)
