@@ -77,10 +77,12 @@ def accept(
     dsn: str | None = None,
     first: FirstAttempt | None = None,
 ) -> Acceptance:
-    """Validate and store one request; `enqueue(post_id)` starts delivery of a due post."""
+    """Validate and store one request; `enqueue(post_id)` starts delivery of a due post.
+    The producer's post_id is validated as given: a malformed one is refused, never
+    swapped for a derived id (the producer could not find its post, nor repeat it safely)."""
     post_id = post_id_for(raw.get("post_id"), task_id)
     try:
-        data: PublishInput = check_publish_input(**{**raw, "post_id": str(post_id)})
+        data: PublishInput = check_publish_input(**raw)
     except InvalidRequest as exc:
         return _record_refusal(raw, post_id, str(exc), dsn)
     except TypeError as exc:  # unexpected keyword arguments
@@ -157,6 +159,7 @@ def accept_batch(
     problems: list[str] = []
     user = parse_uuid("user_id", raw.get("user_id"), problems, required=True)
     campaign = parse_uuid("campaign_id", raw.get("campaign_id"), problems, required=True)
+    parse_uuid("post_id", raw.get("post_id"), problems, required=False)
     number = raw.get("batch_number")
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         problems.append(f"batch_number: must be an integer >= 1, got {number!r}")
