@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from db import campaigns, posts
 from db import delivery as ledger
 from db.errors import DbError, InvalidInput, NotFound
@@ -35,6 +37,12 @@ def post_id_for(given: object, task_id: str | None) -> uuid.UUID:
     return uuid.uuid5(TASK_NAMESPACE, task_id) if task_id else uuid.uuid4()
 
 
+def _storable(content: object) -> str | None:
+    """Refused content as far as a text column can keep it: PostgreSQL text cannot hold
+    NUL, and a refusal must be recorded (and answered) whatever the producer sent."""
+    return content[:10_000].replace("\x00", "") if isinstance(content, str) else None
+
+
 def _record_refusal(
     raw: dict[str, Any], post_id: uuid.UUID, error: str, dsn: str | None = None
 ) -> Acceptance:
@@ -50,7 +58,7 @@ def _record_refusal(
     new = posts.NewPost(
         id=post_id,
         user_id=user,
-        content=content[:10_000] if isinstance(content, str) else None,
+        content=_storable(content),
         platforms=[],
         media_urls=[],
         scheduled_for=None,
@@ -65,7 +73,7 @@ def _record_refusal(
         with connection(dsn) as conn:
             row, _ = posts.insert_post(conn, new)
         return {"post_id": str(post_id), "status": row["status"], "error": row["error_message"]}
-    except (InvalidInput, DbError) as exc:
+    except (InvalidInput, DbError, psycopg.DataError) as exc:
         log.warning("post %s: refusal not recorded: %s", post_id, exc)
         return {"post_id": str(post_id), "status": "failed", "error": error}
 
