@@ -27,6 +27,19 @@ log = logging.getLogger("socialpost.intake")
 TASK_NAMESPACE = uuid.UUID("6f1c2a8e-5d4b-4c39-9a57-0b6c3e2d7f10")
 
 Acceptance = dict[str, Any]
+# The fields each task takes; anything else is refused by name (a typo such as
+# "scheduled_at" must not publish at once what was meant for later).
+POST_FIELDS = frozenset({
+    "user_id", "content", "platforms", "media_urls", "scheduled_for", "campaign_id",
+    "batch_number", "post_id", "platform_options",
+})
+BATCH_FIELDS = POST_FIELDS - {"content"}
+
+
+def unknown_fields(raw: dict[str, Any], known: frozenset[str]) -> list[str]:
+    """One problem per field the task does not take, named."""
+    return [f"{name}: unknown field (known: {', '.join(sorted(known))})"
+            for name in sorted(set(raw) - known)]
 
 
 def post_id_for(given: object, task_id: str | None) -> uuid.UUID:
@@ -89,12 +102,15 @@ def accept(
     The producer's post_id is validated as given: a malformed one is refused, never
     swapped for a derived id (the producer could not find its post, nor repeat it safely)."""
     post_id = post_id_for(raw.get("post_id"), task_id)
+    unknown = unknown_fields(raw, POST_FIELDS)
     try:
-        data: PublishInput = check_publish_input(**raw)
+        data: PublishInput = check_publish_input(
+            **{k: v for k, v in raw.items() if k in POST_FIELDS}
+        )
     except InvalidRequest as exc:
-        return _record_refusal(raw, post_id, str(exc), dsn)
-    except TypeError as exc:  # unexpected keyword arguments
-        return _record_refusal(raw, post_id, f"request: {exc}", dsn)
+        return _record_refusal(raw, post_id, "; ".join([*exc.problems, *unknown]), dsn)
+    if unknown:
+        return _record_refusal(raw, post_id, "; ".join(unknown), dsn)
     return store(data, post_id, enqueue, dsn, first)
 
 
@@ -164,7 +180,7 @@ def accept_batch(
 ) -> Acceptance:
     """Read calendar batch n of the campaign and accept it as a post."""
     post_id = post_id_for(raw.get("post_id"), task_id)
-    problems: list[str] = []
+    problems = unknown_fields(raw, BATCH_FIELDS)
     user = parse_uuid("user_id", raw.get("user_id"), problems, required=True)
     campaign = parse_uuid("campaign_id", raw.get("campaign_id"), problems, required=True)
     parse_uuid("post_id", raw.get("post_id"), problems, required=False)

@@ -63,19 +63,23 @@ class IntakeTask(SocialTask):
 @app.task(name="social.publish_post", base=IntakeTask, bind=True)
 def publish_post(
     self: IntakeTask,
-    user_id: str,
-    content: str,
-    platforms: list[str],
+    user_id: str | None = None,
+    content: str | None = None,
+    platforms: list[str] | None = None,
     media_urls: list[str] | None = None,
     scheduled_for: str | None = None,
     campaign_id: str | None = None,
     batch_number: int | None = None,
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
+    **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept one post: returns {post_id, status: queued|scheduled|failed[, error]} at once.
-    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`)."""
+    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`).
+    Every argument is optional here so that a missing or unknown one is refused by
+    intake, naming it, rather than failing the task before our code runs."""
     raw = {
+        **unexpected,
         "user_id": user_id,
         "content": content,
         "platforms": platforms,
@@ -92,17 +96,20 @@ def publish_post(
 @app.task(name="social.publish_batch", base=IntakeTask, bind=True)
 def publish_batch(
     self: IntakeTask,
-    user_id: str,
-    campaign_id: str,
-    batch_number: int,
-    platforms: list[str],
+    user_id: str | None = None,
+    campaign_id: str | None = None,
+    batch_number: int | None = None,
+    platforms: list[str] | None = None,
     media_urls: list[str] | None = None,
     scheduled_for: str | None = None,
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
+    **unexpected: Any,
 ) -> dict[str, Any]:
-    """Accept batch `batch_number` of a campaign's creative calendar as one post."""
+    """Accept batch `batch_number` of a campaign's creative calendar as one post
+    (arguments optional for the same reason as publish_post's)."""
     raw = {
+        **unexpected,
         "user_id": user_id,
         "campaign_id": campaign_id,
         "batch_number": batch_number,
