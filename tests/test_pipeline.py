@@ -325,3 +325,30 @@ def test_refresh_connected_platforms_marks_a_refused_key_invalid_and_goes_on(
     assert sorted(rows[good_user]["connected_platforms"]) == ["pinterest", "twitter"]
     assert rows[good_user]["invalid_at"] is None
     assert rows[bad_user]["invalid_at"] is not None
+
+
+def test_rate_limit_longer_than_the_countdown_cap_goes_back_to_scheduled(
+    stack: Stack, sandbox: Any
+) -> None:
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["linkedin"])
+    _save_key(user, "postforme", key)
+    sandbox.push_responses("postforme", [{"status": 429, "retry_after": 900}])
+
+    post_id = _client().enqueue_post(user, "wait for the reset", ["linkedin"])
+
+    def deferred() -> dict[str, Any] | None:
+        row = _post(post_id)
+        return row if row and row["status"] == "scheduled" else None
+
+    row = wait_for(deferred, 20, "the post to be deferred")
+    wait_left = (row["next_attempt_at"] - datetime.now(UTC)).total_seconds()
+    assert 880 < wait_left <= 901, wait_left  # held in PostgreSQL, not in a Celery countdown
+    assert [a["outcome"] for a in row["attempts"]] == ["rate_limited"]
+
+    # The reset has come: beat releases it and it goes out once.
+    with _conn() as conn:
+        conn.execute("UPDATE social_posts SET next_attempt_at = now() WHERE id = %s", (post_id,))
+    post = _wait_final(post_id, timeout=20)
+    assert post["status"] == "posted"
+    assert sandbox.stats()["postforme"]["by_external_id"] == {f"{post_id}-s0": 1}
