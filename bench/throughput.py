@@ -4,7 +4,8 @@ In one run, on one broker, one worker and one sandbox:
   * noop:  N tasks that do nothing (Celery's own cost per task);
   * floor: N tasks that make only the create-post HTTP call to the sandbox;
   * e2e:   N `social.publish_post` messages sent by name, timed until every post is final
-           in PostgreSQL (validation, ledger, failover bookkeeping, the create call).
+           in PostgreSQL (validation, ledger, failover bookkeeping, the create call), with
+           beat running (its sweep fetches PostForMe's platform ids meanwhile).
 Prints the three rates and e2e / floor. The target is e2e >= 0.8x floor.
 
 Usage: .venv/bin/python bench/throughput.py [--posts 2000] [--concurrency 4] [--pool prefork]

@@ -401,23 +401,35 @@ def posted_without_ids(conn: Conn, post_id: str) -> tuple[list[dict[str, Any]], 
 
 
 def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int:
-    """Store per-platform ids and urls learnt after the post was accepted, then rebuild
-    the post's seed columns from its targets (one transaction, two statements: a CTE
-    would read the targets as they were before the update)."""
-    pid = validate.as_uuid(post_id, "post_id")
+    """Store one post's per-platform ids and urls learnt after it was accepted."""
+    return fill_results_many(conn, [{**r, "post_id": post_id} for r in results])
+
+
+def fill_results_many(conn: Conn, results: list[dict[str, Any]]) -> int:
+    """Store per-platform ids and urls of many posts (rows: post_id, platform, id, url,
+    error), then rebuild those posts' seed columns from their targets. One transaction,
+    two statements whatever the count (a CTE would read the targets as they were)."""
+    if not results:
+        return 0
+    for r in results:
+        r["post_id"] = str(validate.as_uuid(r["post_id"], "post_id"))
     with conn.transaction():
-        n = conn.execute(
+        rows = conn.execute(
             """UPDATE post_targets pt SET
                    platform_post_id = COALESCE(pt.platform_post_id, r.id),
                    platform_post_url = COALESCE(pt.platform_post_url, r.url),
                    error = COALESCE(r.error, pt.error),
                    results_known = true,
                    updated_at = now()
-               FROM jsonb_to_recordset(%s) AS r(platform text, id text, url text, error text)
-               WHERE pt.post_id = %s AND pt.platform = r.platform AND pt.status = 'posted'""",
-            (Jsonb(results), pid),
-        ).rowcount
-        if n:
+               FROM jsonb_to_recordset(%s) AS r(post_id uuid, platform text, id text,
+                                                url text, error text)
+               WHERE pt.post_id = r.post_id AND pt.platform = r.platform
+                 AND pt.status = 'posted'
+               RETURNING pt.post_id""",
+            (Jsonb(results),),
+        ).fetchall()
+        touched = list({r["post_id"] for r in rows})
+        if touched:
             conn.execute(
                 """UPDATE social_posts p SET
                        platform_post_ids = (
@@ -429,10 +441,10 @@ def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int
                                            FILTER (WHERE t.platform_post_url IS NOT NULL), '{}')
                            FROM post_targets t WHERE t.post_id = p.id),
                        updated_at = now()
-                   WHERE p.id = %s""",
-                (pid,),
+                   WHERE p.id = ANY(%s)""",
+                (touched,),
             )
-    return n
+    return len(rows)
 
 
 def awaiting_ids(

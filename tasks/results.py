@@ -119,9 +119,14 @@ def sweep(*, dsn: str | None = None) -> int:
             except ProviderCallError as exc:
                 log.info("results sweep: %s", exc.outcome.error)
                 continue
+            found = []
             for provider_post_id, post_targets in by_post.items():
-                found = _rows_for(results.get(provider_post_id, {}), post_targets)
-                if found:
-                    with connection(dsn) as conn:
-                        filled += ledger.fill_results(conn, str(post_targets[0]["post_id"]), found)
+                post_id = str(post_targets[0]["post_id"])
+                found += [
+                    {**row, "post_id": post_id}
+                    for row in _rows_for(results.get(provider_post_id, {}), post_targets)
+                ]
+            if found:
+                with connection(dsn) as conn:
+                    filled += ledger.fill_results_many(conn, found)
     return filled
