@@ -36,6 +36,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # -- Broker and results -------------------------------------------------------------
 broker_url = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+if broker_url.startswith("redis://"):
+    # kombu's Redis transport, mended so a worker survives losing its broker (worker/broker.py).
+    broker_transport = "worker.broker:Transport"
 # Results hold only acceptance dicts (post id + status), never content or secrets.
 result_backend = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
 result_expires = _env_int("SOCIALPOST_RESULT_EXPIRES", 24 * 3600)  # acceptance dicts are small
