@@ -85,6 +85,12 @@ class Chaos:
     global_keys: dict[str, str]
     workdir: Path
 
+    def logs(self) -> str:
+        """Every process log of this world, including those of processes killed or
+        stopped (the stack forgets those)."""
+        return "\n".join(f"==== {f.name}\n{f.read_text(errors='replace')}"
+                         for f in sorted(self.workdir.glob("*.log")))
+
     def secrets(self) -> list[str]:
         """Every API key this world knows, user and global."""
         return [*self.global_keys.values(), *(k for u in self.users for k in u.keys.values())]
@@ -651,3 +657,8 @@ def our_tracebacks(log: str) -> list[str]:
 def released_in_logs(logs: str) -> int:
     """Posts released by beat's release task, summed over the workers' info logs."""
     return sum(int(n) for n in re.findall(r"released (\d+) scheduled post", logs))
+
+
+def recovered_in_logs(logs: str) -> int:
+    """Posts the recovery sweep handed back to a worker, summed over the workers' logs."""
+    return sum(int(n) for n in re.findall(r"recovered (\d+) stalled post", logs))

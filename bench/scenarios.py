@@ -42,6 +42,7 @@ from bench.chaoslib import (
     our_tracebacks,
     patched_environ,
     recognisable_key,
+    recovered_in_logs,
     redeliver_stranded,
     redis_dump,
     released_in_logs,
@@ -121,7 +122,8 @@ def _verdict(label: str, chaos: Chaos, pool: WorkerSet, ids: list[str], wall: fl
     dead = pool.casualties()
     if dead:
         result.problems.append(f"died by itself: {', '.join(dead)}")
-    return Report.of(label, result, wall, notes)
+    swept = recovered_in_logs(chaos.logs())
+    return Report.of(label, result, wall, [*notes, f"sweep re-sent {swept}"] if swept else notes)
 
 
 def _outcomes(dsn: str, ids: list[str]) -> Counter[str]:
@@ -359,7 +361,7 @@ def double_release(run: Run) -> Report:
 
                 close_pools()
         wall = time.monotonic() - start
-        by_beat = released_in_logs(chaos.stack.logs())
+        by_beat = released_in_logs(chaos.logs())
         mine = Counter(i for ids_ in released for i in ids_)
         total = by_beat + sum(mine.values())
         wrong = [] if total == len(ids) else [f"{total} releases for {len(ids)} posts"]
@@ -416,7 +418,7 @@ def bad_input(run: Run, bad: int = 500) -> Report:
         ids = [p.id for p in good]
         wait_final(chaos.dsn, ids, run.timeout)
         wall = time.monotonic() - start
-        traces = our_tracebacks(chaos.stack.logs())
+        traces = our_tracebacks(chaos.logs())
         if traces:
             wrong.append(f"{len(traces)} traceback(s) through our code: {traces[0][-600:]}")
         report = _verdict("7 bad input", chaos, pool, ids, wall, extra=wrong, notes=[
@@ -508,7 +510,7 @@ def secrets(run: Run) -> Report:
             "flower /api/tasks": wait_for(lambda: _flower_with(flower, auth), 30,
                                           "flower to list the tasks"),
             "database": database_dump(chaos.dsn),
-            "logs": chaos.stack.logs(),
+            "logs": chaos.logs(),
         }
         notes = [f"{len(keys)} keys searched in {', '.join(places)} "
                  f"({sum(len(t) for t in places.values()) // 1024} KiB)"]
