@@ -760,6 +760,19 @@ def test_stats_and_request_log(box: SandboxServer, pfm: Pfm, late: Late) -> None
         assert secret not in everything
 
 
+def test_created_targets_name_each_platform_a_post_went_to(
+    box: SandboxServer, pfm: Pfm, late: Late
+) -> None:
+    assert pfm.create(platforms=("x", "linkedin"), external_id="p1-s0").status_code == 201
+    assert late.create(platforms=("bluesky",), request_id="p1-s1").status_code == 201
+    late.create(platforms=("bluesky",), request_id="p1-s1")  # a replay creates nothing
+    box.set_faults("postforme", error_rate=1.0)
+    assert pfm.create(platforms=("threads",), external_id="p2-s0").status_code == 503
+    created = box.created_targets()
+    assert sorted(created["postforme"]) == [("p1-s0", "linkedin"), ("p1-s0", "twitter")]
+    assert created["late"] == [("p1-s1", "bluesky")]
+
+
 def test_reset_forgets_everything(box: SandboxServer, pfm: Pfm) -> None:
     pfm.create(external_id="before")
     box.set_faults("postforme", error_rate=1.0)

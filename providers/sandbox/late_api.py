@@ -140,6 +140,11 @@ class LateApi(ProviderApi):
             self._by_request_id.clear()
             self._by_content.clear()
 
+    def created_targets(self) -> list[tuple[str | None, str]]:
+        """(x-request-id, platform) of every post held, one per target account."""
+        with self._lock:
+            return [(p.request_id, a.platform) for p in self._posts.values() for a in p.accounts]
+
     # -- errors and headers ----------------------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid API key")

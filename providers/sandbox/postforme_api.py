@@ -121,6 +121,11 @@ class PostForMeApi(ProviderApi):
             self._by_key.clear()
             self._by_external.clear()
 
+    def created_targets(self) -> list[tuple[str | None, str]]:
+        """(external_id, platform) of every post held, one per connected account."""
+        with self._lock:
+            return [(p.external_id, a.platform) for p in self._posts.values() for a in p.accounts]
+
     # -- errors the shared flow asks for ---------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid or missing API key")

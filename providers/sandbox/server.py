@@ -405,6 +405,14 @@ class SandboxServer:
     def stats(self) -> dict[str, Any]:
         return self._recorder.stats()
 
+    def created_targets(self) -> dict[str, list[tuple[str | None, str]]]:
+        """Per provider, (idempotency key, platform) of every post it holds: one pair per
+        account the post went to, so a caller can tell which platform got what."""
+        return {
+            "postforme": self._postforme.created_targets(),
+            "late": self._late.created_targets(),
+        }
+
     def requests(self, provider: str | None = None) -> list[dict[str, Any]]:
         """The last 20,000 API requests, oldest first (key hints only, never keys)."""
         if provider is not None:
