@@ -334,14 +334,19 @@ VERBOSE = bool(os.environ.get("CHAOS_VERBOSE"))
 # -- the audit -------------------------------------------------------------------------
 
 
-def creates_by_post(sandbox: SandboxServer) -> Counter[str]:
-    """Creates the providers really performed, per post id, over every step and both
-    providers (the idempotency key is f"{post_id}-s{step}"; a LATE replay does not count)."""
-    stats = sandbox.stats()
-    counted: Counter[str] = Counter()
-    for ident_map in (stats["postforme"]["by_external_id"], stats["late"]["by_request_id"]):
-        for ident, n in ident_map.items():
-            counted[ident.rsplit("-s", 1)[0]] += n
+Target = tuple[str, str]  # (post id, platform)
+
+
+def creates_by_target(sandbox: SandboxServer) -> Counter[Target]:
+    """Creates the providers really performed, per post and platform, over every step and
+    both providers (the idempotency key is f"{post_id}-s{step}"; a LATE replay creates
+    nothing). Finer than counting creates per post, which a post legitimately split over
+    two providers (an account missing at the first) would count twice."""
+    counted: Counter[Target] = Counter()
+    for pairs in sandbox.created_targets().values():
+        for ident, platform in pairs:
+            if ident:
+                counted[(ident.rsplit("-s", 1)[0], platform)] += 1
     return counted
 
 
@@ -353,46 +358,63 @@ class Audit:
     statuses: Counter[str]
     final: int
     lost: list[str]  # not final (or absent) when the waiting ended
-    duplicated: dict[str, int]  # post id -> creates at the providers, when > 1
+    duplicated: dict[str, int]  # post id -> most creates of one of its targets, when > 1
     problems: list[str] = field(default_factory=list)
 
 
-def audit(chaos: Chaos, ids: list[str], *, expect: str | None = "posted") -> Audit:
-    """Check every post: final, a reason when it did not post, created at most once at the
-    providers, posted only if created, and nothing in the whole database still in flight."""
-    with psycopg.connect(chaos.dsn) as conn:
-        rows = conn.execute(
+def _ledger(dsn: str, ids: list[str]) -> tuple[dict[str, tuple[str, str | None]],
+                                               dict[Target, str], int]:
+    """Posts (status, error), targets (status) and how many posts of the whole database
+    are still queued or publishing."""
+    with psycopg.connect(dsn) as conn:
+        posts = conn.execute(
             "SELECT id::text, status, error_message FROM social_posts"
-            " WHERE id = ANY(%s::uuid[])", (ids,)
-        ).fetchall()
+            " WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()
+        targets = conn.execute(
+            "SELECT post_id::text, platform, status FROM post_targets"
+            " WHERE post_id = ANY(%s::uuid[])", (ids,)).fetchall()
         leftover = conn.execute(
             "SELECT count(*) FROM social_posts WHERE status = ANY(%s)", (list(IN_FLIGHT),)
         ).fetchone()
-    by_id = {r[0]: (r[1], r[2]) for r in rows}
-    creates = creates_by_post(chaos.sandbox)
+    return ({r[0]: (r[1], r[2]) for r in posts}, {(r[0], r[1]): r[2] for r in targets},
+            leftover[0] if leftover else 0)
+
+
+def audit(chaos: Chaos, ids: list[str], *, expect: str | None = "posted") -> Audit:
+    """Check every post: final, a reason when it did not post, each target created at most
+    once at the providers and recorded posted only if created (and never recorded failed
+    when created), and nothing in the whole database still in flight."""
+    by_id, targets, leftover = _ledger(chaos.dsn, ids)
+    creates = creates_by_target(chaos.sandbox)
     counts = Counter(s for s, _ in by_id.values())
     lost = [i for i in ids if by_id.get(i, ("absent", None))[0] not in FINAL]
-    dup = {i: creates[i] for i in ids if creates[i] > 1}
+    dup: dict[str, int] = {}
+    for (post, _), n in creates.items():
+        if n > 1 and post in by_id:
+            dup[post] = max(n, dup.get(post, 0))
     problems = []
     if lost:
         left = Counter(by_id.get(i, ("absent", None))[0] for i in lost)
         problems.append(f"{len(lost)} post(s) not final {dict(left)}: {sample(lost)}")
     if dup:
-        problems.append(f"{len(dup)} post(s) created more than once: {sample(dup.items())}")
+        problems.append(f"{len(dup)} post(s) with a target created more than once: "
+                        f"{sample(dup.items())}")
     unexplained = [i for i, (s, e) in by_id.items()
                    if s in ("failed", "unconfirmed", "partial") and not (e or "").strip()]
     if unexplained:
         problems.append(f"{len(unexplained)} post(s) failed without a reason: "
                         f"{sample(unexplained)}")
-    phantom = [i for i, (s, _) in by_id.items() if s == "posted" and not creates[i]]
+    phantom = [t for t, s in targets.items() if s == "posted" and not creates[t]]
     if phantom:
-        problems.append(f"{len(phantom)} post(s) posted but never created: {sample(phantom)}")
-    hidden = [i for i, (s, _) in by_id.items() if s in ("failed", "cancelled") and creates[i]]
+        problems.append(f"{len(phantom)} target(s) recorded posted but never created at a "
+                        f"provider: {sample(phantom)}")
+    hidden = [(t, s) for t, s in targets.items()
+              if s in ("failed", "cancelled", "pending") and creates[t]]
     if hidden:
-        problems.append(f"{len(hidden)} post(s) recorded {by_id[hidden[0]][0]} but created "
-                        f"at a provider: {sample(hidden)}")
-    if leftover and leftover[0]:
-        problems.append(f"{leftover[0]} post(s) in the database still queued or publishing")
+        problems.append(f"{len(hidden)} target(s) created at a provider but recorded "
+                        f"otherwise: {sample(hidden)}")
+    if leftover:
+        problems.append(f"{leftover} post(s) in the database still queued or publishing")
     if expect is not None and set(counts) - {expect}:
         problems.append(f"expected every post {expect}, got {dict(counts)}; "
                         f"e.g. {sample([(i, e) for i, (s, e) in by_id.items() if s != expect])}")
