@@ -231,15 +231,13 @@ def plan(
             if p in outcome.missing_platforms:
                 continue
             result = outcome.targets.get(p)
-            if result is not None and result.success is False:
+            if result is None or result.success is False:
+                # Not in the provider's answer: not part of the post it holds (a reconciled
+                # create that went out without this platform's account). Posted only if named.
+                why = "not in the post the provider holds" if result is None else (
+                    result.error or "rejected by platform")
                 changes.append(
-                    TargetChange(
-                        p,
-                        "pending",
-                        error=_trail(
-                            targets[p].get("error"), step, result.error or "rejected by platform"
-                        ),
-                    )
+                    TargetChange(p, "pending", error=_trail(targets[p].get("error"), step, why))
                 )
                 continue
             changes.append(
@@ -249,8 +247,8 @@ def plan(
                     step.provider,
                     step.source,
                     provider_post_id=outcome.provider_post_id,
-                    platform_post_id=result.platform_post_id if result else None,
-                    platform_post_url=result.platform_post_url if result else None,
+                    platform_post_id=result.platform_post_id,
+                    platform_post_url=result.platform_post_url,
                 )
             )
     for p in outcome.missing_platforms:

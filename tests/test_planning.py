@@ -136,7 +136,7 @@ def test_published_everywhere_finishes_posted_with_the_seed_columns() -> None:
 
 def test_published_while_results_are_still_processing_counts_as_posted() -> None:
     """PostForMe answers asynchronously: ids arrive later, the target is posted now."""
-    out = published(twitter=TargetResult("twitter", None))
+    out = published(twitter=TargetResult("twitter", None), bluesky=TargetResult("bluesky", None))
     p = attempt(pending("twitter", "bluesky"), ["twitter", "bluesky"], PFM_USER, out)
     assert p.status == "posted"
     assert {c.platform: (c.status, c.platform_post_id) for c in p.targets} == {
@@ -146,6 +146,19 @@ def test_published_while_results_are_still_processing_counts_as_posted() -> None
     assert p.final is not None
     assert p.final["platform_post_ids"] == {} and p.final["platform_post_urls"] == {}
     assert p.final["provider_post_id"] == "sp_1"
+
+
+def test_a_reconciled_post_without_a_platform_leaves_that_target_to_the_next_step() -> None:
+    """The lookup found our earlier create, which went out without bluesky (no account
+    there then): twitter is adopted, bluesky was never sent and moves on, not 'posted'."""
+    found = published(twitter=TargetResult("twitter", None))
+    p = attempt(pending("twitter", "bluesky"), ["twitter", "bluesky"], PFM_USER, found,
+                reconciling=True)
+    assert (p.status, p.step, p.needs_reconcile) == ("queued", LATE_USER.index, False)
+    changes = {c.platform: c for c in p.targets}
+    assert (changes["twitter"].status, changes["twitter"].provider_post_id) == ("posted", "sp_1")
+    assert changes["bluesky"].status == "pending"
+    assert "not in the post the provider holds" in (changes["bluesky"].error or "")
 
 
 def test_plan_does_not_change_its_input() -> None:
