@@ -260,10 +260,10 @@ def make_posts(
     return posts
 
 
-def send_posts(app: Celery, posts: Iterable[PostSpec]) -> None:
-    """Enqueue by task name, as any producer would."""
-    for post in posts:
-        app.send_task("social.publish_post", kwargs=post.kwargs(), queue=PUBLISH_QUEUE)
+def send_posts(app: Celery, posts: Iterable[PostSpec]) -> list[Any]:
+    """Enqueue by task name, as any producer would; the AsyncResults hold the acceptances."""
+    return [app.send_task("social.publish_post", kwargs=post.kwargs(), queue=PUBLISH_QUEUE)
+            for post in posts]
 
 
 # -- observing the ledger --------------------------------------------------------------
