@@ -75,7 +75,7 @@ def _post(post_id: str) -> dict[str, Any] | None:
         return posts.get_post(conn, post_id)
 
 
-def _wait_final(post_id: str, timeout: float = 30) -> dict[str, Any]:
+def _wait_final(post_id: str, timeout: float = 90) -> dict[str, Any]:
     def final() -> dict[str, Any] | None:
         row = _post(post_id)
         return row if row and row["status"] in FINAL else None
@@ -151,7 +151,7 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
     sandbox.register_key("postforme", GLOBAL_PFM)
 
     post_id = _client().enqueue_post(user, "failover walk", ["twitter", "bluesky"])
-    post = _wait_final(post_id, timeout=60)
+    post = _wait_final(post_id, timeout=120)
 
     assert post["status"] == "posted", post
     steps = [(a["step"], a["provider"], a["credential_source"], a["outcome"])
