@@ -502,11 +502,15 @@ class WorkerSet:
             except ProcessLookupError:
                 pass
             return
+        self.kill_whole(victim)
+        self.start()
+
+    def kill_whole(self, victim: Proc) -> None:
+        """SIGKILL a worker's main process and pool at once (not restarted here)."""
         self.killed.add(victim.popen.pid)
         self.stack.kill(victim, signal.SIGKILL)
         victim.popen.wait(10)
         self.kills["whole worker"] += 1
-        self.start()
 
     def casualties(self) -> list[str]:
         """Processes of the stack (workers, beats, Flower) that died without our doing."""

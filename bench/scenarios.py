@@ -88,19 +88,20 @@ def _start(chaos: Chaos, workers: int, concurrency: int, beats: int = 1,
     return pool
 
 
-def _finish(chaos: Chaos, pool: WorkerSet, ids: list[str], timeout: float) -> int:
-    """Wait for the stragglers. Posts still absent from the ledger while everything else
-    is final and the broker's queues are empty were reserved by workers killed before
-    storing them: Redis gives those back when their visibility timeout (1 h) runs out.
-    Simulate that, with every worker stopped so no live task is handed out twice, and
-    finish. Returns how many posts were stranded so."""
+def _finish(chaos: Chaos, pool: WorkerSet, ids: list[str], timeout: float,
+            tick: Callable[[int], None] | None = None) -> int:
+    """Wait for every post (`tick` hurting the stack meanwhile). Posts still absent from
+    the ledger while everything else is final and the broker's queues are empty were
+    reserved by workers killed before storing them: Redis gives those back when their
+    visibility timeout (1 h) runs out. Simulate that, with every worker stopped so no live
+    task is handed out twice, and finish. Returns how many posts were stranded so."""
 
     def stranded() -> bool:
         known = statuses(chaos.dsn, ids)
         return len(known) < len(ids) and all(s in FINAL for s in known.values()) \
             and broker_backlog(chaos.redis.url) == 0
 
-    if wait_final(chaos.dsn, ids, timeout, settled=stranded) or not stranded():
+    if wait_final(chaos.dsn, ids, timeout, tick, settled=stranded) or not stranded():
         return 0
     absent = len(ids) - len(statuses(chaos.dsn, ids))
     chaos.stack.stop()
@@ -151,10 +152,10 @@ def worker_kills(run: Run) -> Report:
         for provider in ("postforme", "late"):
             chaos.sandbox.set_faults(provider, latency_ms=latency)
         pool = _start(chaos, workers=3, concurrency=2)
-        posts = make_posts(chaos.users, run.posts, "kills", rng)
+        posts = [_strand_one(chaos, pool, rng), *make_posts(chaos.users, run.posts, "kills", rng)]
         ids = [p.id for p in posts]
         start = time.monotonic()
-        send_posts(chaos.app, posts)
+        send_posts(chaos.app, posts[1:])
         # Whole-worker kills strand a claim until its lease (~33 s) runs out: in quick
         # runs only early ones, so that wait overlaps the rest of the workload.
         whole_until = start + (4 if run.quick else run.timeout)
@@ -168,14 +169,43 @@ def worker_kills(run: Run) -> Report:
             pool.kill_one(rng, whole=(1.0 if first else 0.4) if now < whole_until else 0.0)
             due[0] = now + rng.uniform(0.3, 1.5)
 
-        wait_final(chaos.dsn, ids, run.timeout, kill)
-        stranded = _finish(chaos, pool, ids, run.timeout)
+        stranded = _finish(chaos, pool, ids, run.timeout, kill)
         wall = time.monotonic() - start
         notes = [f"killed {pool.describe()}", _rate(len(ids), wall)]
         if stranded:
             notes.append(f"{stranded} publish message(s) stranded in killed workers, "
                          "redelivered at visibility timeout (simulated)")
         return _verdict("1 worker kills", chaos, pool, ids, wall, notes)
+
+
+def _strand_one(chaos: Chaos, pool: WorkerSet, rng: random.Random) -> PostSpec:
+    """Kill every worker while one holds a publish request it has not stored yet (its
+    insert waits on a lock taken here), so that request's message is stranded in Redis's
+    unacked set: the case random kills hit only now and then. Workers are restarted."""
+    post = make_posts(chaos.users, 1, "stranded", rng)[0]
+    with psycopg.connect(chaos.dsn) as conn, conn.transaction():
+        conn.execute("LOCK TABLE social_posts IN SHARE MODE")  # blocks INSERTs, not reads
+        send_posts(chaos.app, [post])
+        wait_for(lambda: _waiting_inserts(chaos.dsn), 30, "the intake to wait on the lock")
+        for proc in pool.alive():
+            pool.kill_whole(proc)
+        # A backend waiting on a lock does not notice its client died: released, its
+        # INSERT would still commit. End it, as if the kill had come a moment earlier.
+        for pid in _waiting_inserts(chaos.dsn):
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    pool.start()
+    return post
+
+
+def _waiting_inserts(dsn: str) -> list[int]:
+    """Backends whose INSERT into social_posts waits on a lock (beat's UPDATEs may wait
+    too: not those)."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query ILIKE '%%INSERT INTO social_posts%%'"
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 # -- 2. Redis restarted empty ----------------------------------------------------------
