@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from db import states, validate
+from db import posts, states, validate
 from db.pool import Conn
 
 MAX_ERROR = 2000
@@ -269,31 +269,16 @@ def mark_credential_invalid(conn: Conn, user_id: str, provider: str, reason: str
     )
 
 
-_RELEASE = """
-UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
-                          lease_owner = NULL, lease_expires_at = NULL,
-                          next_attempt_at = COALESCE(p.next_attempt_at, p.scheduled_for)
-WHERE p.id = ANY(ARRAY(
-        SELECT id FROM social_posts
-        WHERE status = 'scheduled' AND NOT handed_to_provider
-          AND COALESCE(next_attempt_at, scheduled_for)
-              <= now() + make_interval(secs => %(horizon)s)
-        ORDER BY COALESCE(next_attempt_at, scheduled_for)
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED))
-  AND p.status = 'scheduled'
-RETURNING p.id, p.next_attempt_at AS due
-"""
-
-
 def release_due(conn: Conn, limit: int, horizon_seconds: float) -> list[tuple[str, datetime]]:
     """Move scheduled posts due within `horizon_seconds` to queued, each keeping its due
     time as next_attempt_at (so an early copy of the message cannot claim it early).
-    Concurrent releasers skip each other's rows: each post is released once."""
-    rows = conn.execute(_RELEASE, {"limit": limit, "horizon": float(horizon_seconds)}).fetchall()
-    out = [(str(r["id"]), r["due"]) for r in rows]
-    out.sort(key=lambda r: r[1])
-    return out
+    The same statement as db.posts.release_due, looking `horizon_seconds` ahead."""
+    query = posts.RELEASE_QUERY.format(now="now() + make_interval(secs => %(horizon)s)")
+    rows = conn.execute(
+        query,
+        {"limit": limit, "horizon": float(horizon_seconds), "from": [states.SCHEDULED]},
+    ).fetchall()
+    return sorted(((str(r["id"]), r["scheduled_for"]) for r in rows), key=lambda r: r[1])
 
 
 # Queued too long with nothing due (its message was lost), or publishing with an expired

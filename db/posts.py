@@ -283,7 +283,7 @@ def set_step(
 
 # The due ids are collected into an array (an InitPlan) so the UPDATE finds them by
 # primary key; a join against a CTE lets the planner hash-join over every scheduled row.
-_RELEASE = """
+RELEASE_QUERY = """
 UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
                           lease_owner = NULL, lease_expires_at = NULL,
                           next_attempt_at = COALESCE(p.next_attempt_at, p.scheduled_for)
@@ -310,10 +310,10 @@ def release_due(conn: Conn, limit: int = 500, now: datetime | None = None) -> li
         raise InvalidTransition("scheduled -> queued is not allowed by db.states")
     params: dict[str, Any] = {"limit": limit, "from": [states.SCHEDULED]}
     if now is None:
-        query = _RELEASE.format(now="now()")
+        query = RELEASE_QUERY.format(now="now()")
     else:
         params["now"] = validate.aware(now, "now")
-        query = _RELEASE.format(now="%(now)s")
+        query = RELEASE_QUERY.format(now="%(now)s")
     rows = conn.execute(query, params).fetchall()
     rows.sort(key=lambda r: r["scheduled_for"])
     return [r["id"] for r in rows]

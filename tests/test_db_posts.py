@@ -217,7 +217,7 @@ def test_release_due_uses_the_partial_index(database_url: str) -> None:
             (user,))
         conn.execute("ANALYZE social_posts")
         with psycopg.ClientCursor(conn) as cur:
-            cur.execute("EXPLAIN " + posts._RELEASE.format(now="%(now)s"),
+            cur.execute("EXPLAIN " + posts.RELEASE_QUERY.format(now="%(now)s"),
                         {"limit": 500, "from": ["scheduled"], "now": datetime.now(UTC)})
             plan = "\n".join(r["QUERY PLAN"] for r in cur.fetchall())
     assert "social_posts_due_idx" in plan, plan
