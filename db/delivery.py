@@ -16,16 +16,8 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from db import posts, states, validate
+from db import states, validate
 from db.pool import Conn
-
-MAX_ERROR = 2000
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -222,12 +214,12 @@ def record(
     targets = []
     for change in plan.targets:
         row = dict(vars(change))  # shallow: every field is a plain str or None
-        row["error"] = _clip(row.get("error"))
+        row["error"] = validate.clip(row.get("error"))
         targets.append(row)
     attempts = []
     if attempt is not None:
         a = dict(vars(attempt))
-        a["error"] = _clip(a.get("error"))
+        a["error"] = validate.clip(a.get("error"))
         attempts.append(a)
     params = {
         "id": validate.as_uuid(claim.post_id, "post_id"),
@@ -244,7 +236,7 @@ def record(
         "platform_post_ids": Jsonb(final.get("platform_post_ids") or {}) if is_final else None,
         "platform_post_urls": Jsonb(final.get("platform_post_urls") or {}) if is_final else None,
         "posted_at": final.get("posted_at"),
-        "error_message": _clip(final.get("error_message")),
+        "error_message": validate.clip(final.get("error_message")),
         "targets": Jsonb(targets),
         "attempts": Jsonb(attempts),
         "mutable": _MUTABLE_TARGETS,
@@ -265,17 +257,42 @@ def mark_credential_invalid(conn: Conn, user_id: str, provider: str, reason: str
     conn.execute(
         """UPDATE user_social_credentials SET invalid_at = now(), invalid_reason = %s
            WHERE user_id = %s AND provider = %s AND invalid_at IS NULL""",
-        (_clip(reason) or "rejected", validate.as_uuid(user_id, "user_id"), provider),
+        (validate.clip(reason) or "rejected", validate.as_uuid(user_id, "user_id"), provider),
     )
 
 
-def release_due(conn: Conn, limit: int, horizon_seconds: float) -> list[tuple[str, datetime]]:
-    """Move scheduled posts due within `horizon_seconds` to queued, each keeping its due
-    time as next_attempt_at (so an early copy of the message cannot claim it early).
-    The same statement as db.posts.release_due, looking `horizon_seconds` ahead."""
-    query = posts.RELEASE_QUERY.format(now="now() + make_interval(secs => %(horizon)s)")
+# The due ids are collected into an array (an InitPlan) so the UPDATE finds them by
+# primary key; a join against a CTE lets the planner hash-join over every scheduled row.
+# Each released post keeps its due time as next_attempt_at, so an early copy of its
+# message cannot claim it early. `handed_to_provider` rows (the first release's seed
+# service left some with a provider's scheduler) are never released again.
+RELEASE_QUERY = """
+UPDATE social_posts p SET status = 'queued', queued_at = now(), updated_at = now(),
+                          lease_owner = NULL, lease_expires_at = NULL,
+                          next_attempt_at = COALESCE(p.next_attempt_at, p.scheduled_for)
+WHERE p.id = ANY(ARRAY(
+        SELECT id FROM social_posts
+        WHERE status = 'scheduled' AND NOT handed_to_provider
+          AND COALESCE(next_attempt_at, scheduled_for)
+              <= now() + make_interval(secs => %(horizon)s)
+        ORDER BY COALESCE(next_attempt_at, scheduled_for)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
+  AND p.status = ANY(%(from)s)
+RETURNING p.id, COALESCE(p.next_attempt_at, p.scheduled_for) AS scheduled_for
+"""
+
+
+def release_due(
+    conn: Conn, limit: int = 500, horizon_seconds: float = 0.0
+) -> list[tuple[str, datetime]]:
+    """Move up to `limit` scheduled posts due within `horizon_seconds` to queued; their
+    (id, due time), earliest first. Rows another releaser holds are skipped (SKIP
+    LOCKED), so concurrent releasers never release a post twice; the walk follows
+    social_posts_due_idx, so a release costs O(due)."""
+    validate.positive_int(limit, "limit", 100_000)
     rows = conn.execute(
-        query,
+        RELEASE_QUERY,
         {"limit": limit, "horizon": float(horizon_seconds), "from": [states.SCHEDULED]},
     ).fetchall()
     return sorted(((str(r["id"]), r["scheduled_for"]) for r in rows), key=lambda r: r[1])
@@ -311,144 +328,6 @@ def take_stalled(conn: Conn, older_than_seconds: float, limit: int) -> list[str]
         _TAKE_STALLED, {"grace": float(older_than_seconds), "limit": limit}
     ).fetchall()
     return [str(r["id"]) for r in rows]
-
-
-def hand_to_provider(
-    conn: Conn,
-    post_id: str,
-    owner: str,
-    *,
-    provider: str,
-    provider_post_id: str | None,
-    credential_source: str,
-    attempt: AttemptRow,
-) -> bool:
-    """The seed's create_post with scheduled_for: the provider's scheduler now holds the
-    post; it stays `scheduled` with the provider's id and our releaser skips it."""
-    row = conn.execute(
-        """WITH a AS (
-               INSERT INTO post_attempts (post_id, step, provider, credential_source,
-                   platforms, idempotency_key, http_status, latency_ms, outcome, error,
-                   provider_post_id)
-               VALUES (%(id)s, %(step)s, %(provider)s, %(source)s, %(platforms)s, %(key)s,
-                       %(http)s, %(ms)s, %(outcome)s, %(error)s, %(ppid)s)
-           ), p AS (
-               UPDATE social_posts SET status = 'scheduled', handed_to_provider = true,
-                   provider = %(display)s, provider_post_id = %(ppid)s,
-                   lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-               WHERE id = %(id)s AND status = 'publishing' AND lease_owner = %(owner)s
-               RETURNING id
-           ), t AS (
-               UPDATE post_targets SET provider = %(provider)s,
-                   credential_source = %(source)s, provider_post_id = %(ppid)s,
-                   updated_at = now()
-               WHERE post_id IN (SELECT id FROM p)
-           )
-           SELECT count(*) AS kept FROM p""",
-        {
-            "id": validate.as_uuid(post_id, "post_id"),
-            "owner": owner,
-            "step": attempt.step,
-            "provider": provider,
-            "source": credential_source,
-            "platforms": attempt.platforms,
-            "key": attempt.idempotency_key,
-            "http": attempt.http_status,
-            "ms": attempt.latency_ms,
-            "outcome": attempt.outcome,
-            "error": _clip(attempt.error),
-            "ppid": provider_post_id,
-            "display": {"postforme": "PostForMe", "late": "LATE"}.get(provider, provider),
-        },
-    ).fetchone()
-    return bool(row and row["kept"])
-
-
-def posted_without_ids(conn: Conn, post_id: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Posted targets still missing their platform post id (PostForMe answers those
-    later, through its results endpoint), and the user's valid encrypted keys."""
-    pid = validate.as_uuid(post_id, "post_id")
-    rows = conn.execute(
-        """SELECT t.platform, t.provider, t.credential_source, t.provider_post_id, p.user_id
-           FROM post_targets t JOIN social_posts p ON p.id = t.post_id
-           WHERE t.post_id = %s AND t.status = 'posted' AND t.platform_post_id IS NULL
-             AND NOT t.results_known AND t.provider_post_id IS NOT NULL""",
-        (pid,),
-    ).fetchall()
-    if not rows:
-        return [], {}
-    keys = conn.execute(
-        """SELECT provider, encrypted_api_key FROM user_social_credentials
-           WHERE user_id = %s AND invalid_at IS NULL""",
-        (rows[0]["user_id"],),
-    ).fetchall()
-    return rows, {k["provider"]: k["encrypted_api_key"] for k in keys}
-
-
-def fill_results(conn: Conn, post_id: str, results: list[dict[str, Any]]) -> int:
-    """Store one post's per-platform ids and urls learnt after it was accepted."""
-    return fill_results_many(conn, [{**r, "post_id": post_id} for r in results])
-
-
-def fill_results_many(conn: Conn, results: list[dict[str, Any]]) -> int:
-    """Store per-platform ids and urls of many posts (rows: post_id, platform, id, url,
-    error), then rebuild those posts' seed columns from their targets. One transaction,
-    two statements whatever the count (a CTE would read the targets as they were)."""
-    if not results:
-        return 0
-    for r in results:
-        r["post_id"] = str(validate.as_uuid(r["post_id"], "post_id"))
-    with conn.transaction():
-        rows = conn.execute(
-            """UPDATE post_targets pt SET
-                   platform_post_id = COALESCE(pt.platform_post_id, r.id),
-                   platform_post_url = COALESCE(pt.platform_post_url, r.url),
-                   error = COALESCE(r.error, pt.error),
-                   results_known = true,
-                   updated_at = now()
-               FROM jsonb_to_recordset(%s) AS r(post_id uuid, platform text, id text,
-                                                url text, error text)
-               WHERE pt.post_id = r.post_id AND pt.platform = r.platform
-                 AND pt.status = 'posted'
-               RETURNING pt.post_id""",
-            (Jsonb(results),),
-        ).fetchall()
-        touched = list({r["post_id"] for r in rows})
-        if touched:
-            conn.execute(
-                """UPDATE social_posts p SET
-                       platform_post_ids = (
-                           SELECT COALESCE(jsonb_object_agg(t.platform, t.platform_post_id)
-                                           FILTER (WHERE t.platform_post_id IS NOT NULL), '{}')
-                           FROM post_targets t WHERE t.post_id = p.id),
-                       platform_post_urls = (
-                           SELECT COALESCE(jsonb_object_agg(t.platform, t.platform_post_url)
-                                           FILTER (WHERE t.platform_post_url IS NOT NULL), '{}')
-                           FROM post_targets t WHERE t.post_id = p.id),
-                       updated_at = now()
-                   WHERE p.id = ANY(%s)""",
-                (touched,),
-            )
-    return len(rows)
-
-
-def awaiting_ids(
-    conn: Conn, *, settle_seconds: float, window_seconds: float, limit: int
-) -> list[dict[str, Any]]:
-    """Posted targets still without a platform id, recorded at least `settle_seconds`
-    ago and at most `window_seconds` ago (after that the provider will not tell)."""
-    return conn.execute(
-        """SELECT t.post_id, t.platform, t.provider, t.credential_source, t.provider_post_id,
-                  p.user_id
-           FROM post_targets t JOIN social_posts p ON p.id = t.post_id
-           WHERE t.status = 'posted' AND t.platform_post_id IS NULL AND NOT t.results_known
-             AND t.provider_post_id IS NOT NULL
-             AND t.updated_at < now() - make_interval(secs => %s)
-             AND t.updated_at > now() - make_interval(secs => %s)
-           ORDER BY t.updated_at
-           LIMIT %s""",
-        (settle_seconds, window_seconds, limit),
-    ).fetchall()
 
 
 def user_keys(conn: Conn, user_ids: list[Any]) -> dict[str, dict[str, str]]:

@@ -11,6 +11,15 @@ from typing import Any
 from db.errors import InvalidInput
 from db.states import CREDENTIAL_SOURCES, PROVIDERS
 
+MAX_ERROR = 2000  # error texts are truncated to keep rows and history pages small
+
+
+def clip(text: str | None) -> str | None:
+    """`text` cut to MAX_ERROR characters (an ellipsis marks the cut), None kept."""
+    if text is None:
+        return None
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+
 
 def as_uuid(value: object, field: str) -> uuid.UUID:
     if isinstance(value, uuid.UUID):

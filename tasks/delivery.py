@@ -2,8 +2,9 @@
 
     claim (conditional UPDATE with a lease) -> one provider call -> record (one statement)
 
-Celery's `social.deliver` task and the synchronous seed service both drive it; neither
-holds state of its own, so a worker killed anywhere leaves PostgreSQL saying what to do
+Celery's `social.deliver` task and the synchronous seed service both drive it (the
+service waiting in process between attempts, see tasks.in_process); neither holds state
+of its own, so a worker killed anywhere leaves PostgreSQL saying what to do
 next: a queued post is re-sent by the recovery sweep, a publishing post whose lease ran
 out is taken over in reconcile mode (looked up at the provider before any resend).
 """
@@ -113,6 +114,38 @@ def _attempt(client: HttpProvider, request: PublishRequest, reconciling: bool) -
     return client.publish(request, allow_partial=True)
 
 
+@dataclass(frozen=True)
+class ClaimedAtInsert:
+    """A new due post that intake inserted already claimed by its task: the first
+    attempt needs no claim statement of its own."""
+
+    claim: ledger.Claim
+
+    @property
+    def post_id(self) -> str:
+        return self.claim.post_id
+
+    def run(self, owner: str, policy: Policy | None = None, *, dsn: str | None = None
+            ) -> AttemptResult:
+        return run_claimed(self.claim, owner, policy, dsn=dsn)
+
+
+@dataclass(frozen=True)
+class RepeatOfDuePost:
+    """A due post that already existed when its request came again (a redelivered or
+    repeated message): claim it under the same owner, which for a `publishing` post
+    means looking it up at the provider before any resend."""
+
+    post_id: str
+
+    def run(self, owner: str, policy: Policy | None = None, *, dsn: str | None = None
+            ) -> AttemptResult:
+        return run_attempt(self.post_id, owner, policy, dsn=dsn)
+
+
+FirstAttempt = ClaimedAtInsert | RepeatOfDuePost
+
+
 def run_attempt(
     post_id: str, owner: str, policy: Policy | None = None, *, dsn: str | None = None
 ) -> AttemptResult:
@@ -124,34 +157,43 @@ def run_attempt(
     return run_claimed(claim, owner, policy, dsn=dsn)
 
 
-def run_claimed(
-    claim: ledger.Claim, owner: str, policy: Policy | None = None, *, dsn: str | None = None
-) -> AttemptResult:
-    """The attempt itself, for a post `owner` holds (claimed, or inserted claimed)."""
-    policy = policy or default_policy()
-    post_id = claim.post_id
-    chain = build_chain(decrypt_keys(claim.credentials, post_id))
-    step = step_at_or_after(chain, claim.step)
-    now = datetime.now(UTC)
-    if step is None:
-        outcome_plan = plan_no_step(claim.targets, claim.platforms, bool(chain), now)
-        with connection(dsn) as conn:
-            ledger.record(conn, claim, owner, outcome_plan, attempt=None)
-        return AttemptResult(post_id, outcome_plan.status)
+@dataclass(frozen=True)
+class Attempted:
+    """One attempt's call and its consequences, before anything is recorded."""
 
+    plan: Plan
+    attempt: ledger.AttemptRow | None  # None when no step was left to call
+    rejected_user_key: str | None = None  # the provider whose user key was refused
+
+
+def attempt_once(
+    claim: ledger.Claim,
+    chain: list[Step],
+    policy: Policy,
+    *,
+    scheduled_for: datetime | None = None,
+) -> Attempted:
+    """The engine's one step, free of the ledger: pick the claim's credential step, make
+    one provider call (a lookup first when an earlier send may have landed), decide, plan.
+    `scheduled_for` is for the unrecorded path only, which hands a future post to the
+    provider's scheduler; recorded posts are scheduled in PostgreSQL instead."""
+    now = datetime.now(UTC)
+    step = step_at_or_after(chain, claim.step)
+    if step is None:
+        return Attempted(plan_no_step(claim.targets, claim.platforms, bool(chain), now), None)
     pending = tuple(p for p in claim.platforms if claim.targets[p]["status"] == "pending")
     request = PublishRequest(
         content=claim.content,
         platforms=pending,
         media_urls=tuple(claim.media_urls),
-        idempotency_key=idempotency_key(post_id, step.index),
+        scheduled_for=scheduled_for,
+        idempotency_key=idempotency_key(claim.post_id, step.index),
         platform_options=claim.platform_options or {},
     )
-    client = provider_for(step)
-    outcome = _attempt(client, request, claim.needs_reconcile)
+    outcome = _attempt(provider_for(step), request, claim.needs_reconcile)
     attempts = claim.step_attempts + 1
     decision: Decision = decide(outcome, attempts, policy)
-    next_plan: Plan = plan(
+    next_plan = plan(
         targets=claim.targets,
         platforms=claim.platforms,
         chain=chain,
@@ -162,7 +204,7 @@ def run_claimed(
         reconciling=claim.needs_reconcile,
         now=now,
     )
-    attempt = ledger.AttemptRow(
+    row = ledger.AttemptRow(
         step=step.index,
         provider=step.provider,
         credential_source=step.source,
@@ -174,13 +216,35 @@ def run_claimed(
         error=outcome.error,
         provider_post_id=outcome.provider_post_id or outcome.existing_post_id,
     )
+    refused = (
+        step.provider
+        if outcome.kind is OutcomeKind.CREDENTIAL_REJECTED and step.source == "user"
+        else None
+    )
+    return Attempted(next_plan, row, refused)
+
+
+def run_claimed(
+    claim: ledger.Claim, owner: str, policy: Policy | None = None, *, dsn: str | None = None
+) -> AttemptResult:
+    """The attempt itself, for a post `owner` holds (claimed, or inserted claimed)."""
+    post_id = claim.post_id
+    chain = build_chain(decrypt_keys(claim.credentials, post_id))
+    done = attempt_once(claim, chain, policy or default_policy())
     with connection(dsn) as conn:
-        kept = ledger.record(conn, claim, owner, next_plan, attempt=attempt)
-        if outcome.kind is OutcomeKind.CREDENTIAL_REJECTED and step.source == "user":
-            ledger.mark_credential_invalid(conn, claim.user_id, step.provider, outcome.error or "")
+        kept = ledger.record(conn, claim, owner, done.plan, attempt=done.attempt)
+        if done.rejected_user_key and done.attempt is not None:
+            ledger.mark_credential_invalid(
+                conn, claim.user_id, done.rejected_user_key, done.attempt.error or ""
+            )
     if not kept:
         log.warning("post %s: lease lost before recording; the new holder reconciles", post_id)
         return AttemptResult(post_id, None)
+    return result_of(post_id, done.plan)
+
+
+def result_of(post_id: str, next_plan: Plan) -> AttemptResult:
+    """What the caller of an attempt does next, from the plan that was recorded."""
     later = any(
         c.status == "posted" and c.platform_post_id is None and c.provider_post_id
         for c in next_plan.targets

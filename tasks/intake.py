@@ -19,6 +19,7 @@ from db import campaigns, posts
 from db import delivery as ledger
 from db.errors import DbError, InvalidInput, NotFound
 from db.pool import connection
+from tasks.delivery import ClaimedAtInsert, FirstAttempt, RepeatOfDuePost, lease_seconds
 from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
 
 log = logging.getLogger("socialpost.intake")
@@ -96,7 +97,7 @@ def accept(
     task_id: str | None,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
-    first: FirstAttempt | None = None,
+    first: HoldFirstAttempt | None = None,
 ) -> Acceptance:
     """Validate and store one request; `enqueue(post_id)` starts delivery of a due post.
     The producer's post_id is validated as given: a malformed one is refused, never
@@ -115,14 +116,14 @@ def accept(
 
 
 @dataclass(frozen=True)
-class FirstAttempt:
-    """Run the first provider attempt in the intake task itself, after it has answered:
-    one task per post instead of two. `hold` receives the Claim of a post inserted
-    already claimed by `owner`, or the id of a repeat that may need its attempt re-run
-    (a redelivered message: the claim under the same owner reconciles first)."""
+class HoldFirstAttempt:
+    """Where intake hands a due post's first attempt instead of enqueueing a delivery
+    message: `hold` receives it (a ClaimedAtInsert for a new post, a RepeatOfDuePost for
+    a repeat) and the caller runs it once the acceptance is safe. For a Celery task that
+    is after its result is stored (tasks.publish); for the seed service, at once."""
 
     owner: str
-    hold: Callable[[ledger.Claim | str], None]
+    hold: Callable[[FirstAttempt], None]
 
 
 def store(
@@ -130,7 +131,7 @@ def store(
     post_id: uuid.UUID,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
-    first: FirstAttempt | None = None,
+    first: HoldFirstAttempt | None = None,
 ) -> Acceptance:
     due = data.due_now()
     new = posts.NewPost(
@@ -147,12 +148,10 @@ def store(
         error_message=None,
     )
     if due and first is not None:
-        from tasks.delivery import lease_seconds
-
         with connection(dsn) as conn:
             claim = ledger.insert_claimed(conn, new, first.owner, lease_seconds())
         if claim is not None:
-            first.hold(claim)
+            first.hold(ClaimedAtInsert(claim))
             return {"post_id": str(post_id), "status": "queued"}
     with connection(dsn) as conn:
         row, created = posts.insert_post(conn, new)
@@ -160,7 +159,7 @@ def store(
         # Also on a repeat: the first delivery may have been lost with its worker; a
         # second try is harmless, since only one claim can win.
         if first is not None:
-            first.hold(str(post_id))
+            first.hold(RepeatOfDuePost(str(post_id)))
         elif row["status"] == "queued":
             enqueue(str(post_id))
     answer: Acceptance = {"post_id": str(post_id), "status": row["status"]}
@@ -176,7 +175,7 @@ def accept_batch(
     task_id: str | None,
     enqueue: Callable[[str], None],
     dsn: str | None = None,
-    first: FirstAttempt | None = None,
+    first: HoldFirstAttempt | None = None,
 ) -> Acceptance:
     """Read calendar batch n of the campaign and accept it as a post."""
     post_id = post_id_for(raw.get("post_id"), task_id)

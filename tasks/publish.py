@@ -2,11 +2,6 @@
 
 Thin on purpose: intake (tasks.intake) and delivery (tasks.delivery) hold the decisions.
 Arguments are ids and post fields, never secrets, so Flower may show all of them.
-
-A due post's first provider attempt runs in the intake task, after its acceptance has
-been stored as the task's result (`on_success`), and before the message is acked (late
-acks): the producer gets its answer at once, the post costs one task instead of two, and
-a worker dying mid-attempt gets the message redelivered, whose claim reconciles first.
 Retries and failover steps are `social.deliver` messages with a countdown.
 """
 
@@ -15,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from db import delivery as ledger
 from tasks import delivery, intake, results
 from tasks.base import SocialTask
 from worker.celery_app import app
@@ -32,37 +26,59 @@ def _follow_up(result: delivery.AttemptResult) -> None:
         _enqueue_delivery(result.post_id, result.countdown)
 
 
-class IntakeTask(SocialTask):
-    """Runs the held first attempt once the acceptance is stored."""
+class AcceptThenAttemptTask(SocialTask):
+    """An intake task that makes its post's first provider attempt itself, after its
+    answer is stored and before its message is acked: one task per post instead of two.
+
+    The producer's `send_task` and its result see only the acceptance; the attempt runs
+    from `on_success`, which Celery calls once the task's return value is stored::
+
+        producer      worker (publish_post)               PostgreSQL        provider
+           |--message-->| intake: validate, insert claimed ->| (publishing, lease)
+           |<--result---| acceptance stored ("queued")       |
+           |            | on_success: run_first_attempt ------------------------>| create
+           |            | record the attempt --------------->|                   |
+           |            | ack the message (acks_late)        |                   |
+
+        worker killed anywhere after the insert:
+           broker redelivers the message (same task id) -> intake finds the post ->
+           RepeatOfDuePost -> claim under the same owner -> needs_reconcile -> look the
+           post up at the provider before any resend (tasks.delivery._attempt)
+
+    Intake hands the attempt over through `intake.HoldFirstAttempt`; what it holds is a
+    `delivery.ClaimedAtInsert` (a new post) or a `delivery.RepeatOfDuePost` (a repeat).
+    """
 
     abstract = True
 
-    def _first(self) -> intake.FirstAttempt:
-        def hold(item: ledger.Claim | str) -> None:
-            self.request.held_attempt = item
+    def hold_first_attempt(self) -> intake.HoldFirstAttempt:
+        """Where intake leaves the first attempt for `run_first_attempt`."""
 
-        self.request.held_attempt = None
-        return intake.FirstAttempt(owner=self.request.id, hold=hold)
+        def hold(item: delivery.FirstAttempt) -> None:
+            self.request.first_attempt = item
 
-    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        held = getattr(self.request, "held_attempt", None)
+        self.request.first_attempt = None
+        return intake.HoldFirstAttempt(owner=self.request.id, hold=hold)
+
+    def run_first_attempt(self, task_id: str) -> None:
+        held: delivery.FirstAttempt | None = getattr(self.request, "first_attempt", None)
         if held is None:
             return
         try:
-            if isinstance(held, ledger.Claim):
-                _follow_up(delivery.run_claimed(held, owner=task_id))
-            else:
-                _follow_up(delivery.run_attempt(held, owner=task_id))
+            _follow_up(held.run(owner=task_id))
         except Exception:
             # The post is held under a lease in PostgreSQL: when it expires the recovery
             # sweep hands it to another worker, which reconciles before any resend.
-            post_id = held.post_id if isinstance(held, ledger.Claim) else held
-            log.exception("post %s: first attempt interrupted; recovery will resume it", post_id)
+            log.exception("post %s: first attempt interrupted; recovery will resume it",
+                          held.post_id)
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        self.run_first_attempt(task_id)
 
 
-@app.task(name="social.publish_post", base=IntakeTask, bind=True)
+@app.task(name="social.publish_post", base=AcceptThenAttemptTask, bind=True)
 def publish_post(
-    self: IntakeTask,
+    self: AcceptThenAttemptTask,
     user_id: str | None = None,
     content: str | None = None,
     platforms: list[str] | None = None,
@@ -90,12 +106,12 @@ def publish_post(
         "post_id": post_id,
         "platform_options": platform_options,
     }
-    return intake.accept(raw, self.request.id, _enqueue_delivery, first=self._first())
+    return intake.accept(raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt())
 
 
-@app.task(name="social.publish_batch", base=IntakeTask, bind=True)
+@app.task(name="social.publish_batch", base=AcceptThenAttemptTask, bind=True)
 def publish_batch(
-    self: IntakeTask,
+    self: AcceptThenAttemptTask,
     user_id: str | None = None,
     campaign_id: str | None = None,
     batch_number: int | None = None,
@@ -119,7 +135,9 @@ def publish_batch(
         "post_id": post_id,
         "platform_options": platform_options,
     }
-    return intake.accept_batch(raw, self.request.id, _enqueue_delivery, first=self._first())
+    return intake.accept_batch(
+        raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt()
+    )
 
 
 @app.task(name="social.deliver", base=SocialTask, bind=True, ignore_result=True)

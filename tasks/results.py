@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from db import delivery as ledger
+from db import results as known
 from db.pool import connection
 from providers.errors import ProviderCallError
 from providers.outcomes import TargetResult
@@ -59,7 +60,7 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
     from tasks.delivery import decrypt_keys, provider_for
 
     with connection(dsn) as conn:
-        rows, encrypted = ledger.posted_without_ids(conn, post_id)
+        rows, encrypted = known.posted_without_ids(conn, post_id)
     if not rows:
         return True
     chain = build_chain(decrypt_keys(encrypted, post_id))
@@ -81,7 +82,7 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
         complete = complete and len(found) == len(targets)
         if found:
             with connection(dsn) as conn:
-                ledger.fill_results(conn, post_id, found)
+                known.fill_results(conn, post_id, found)
     return complete
 
 
@@ -90,7 +91,7 @@ def sweep(*, dsn: str | None = None) -> int:
     from tasks.delivery import decrypt_keys, provider_for
 
     with connection(dsn) as conn:
-        rows = ledger.awaiting_ids(
+        rows = known.awaiting_ids(
             conn,
             settle_seconds=_setting("SOCIALPOST_RESULTS_SETTLE", 0.5),
             window_seconds=_setting("SOCIALPOST_RESULTS_WINDOW", 3600),
@@ -128,5 +129,5 @@ def sweep(*, dsn: str | None = None) -> int:
                 ]
             if found:
                 with connection(dsn) as conn:
-                    filled += ledger.fill_results_many(conn, found)
+                    filled += known.fill_results_many(conn, found)
     return filled

@@ -126,27 +126,23 @@ def insert(user: str, content: str = "hello", platforms: tuple[str, ...] = ("twi
 
 
 def settle(post_id: str, outcomes: dict[str, str], provider: str = "postforme") -> None:
-    """Do what a worker does after one provider call: claim, log the attempt, record
-    each platform's result, finish."""
-    from db import posts
+    """Do what a worker does after one provider call: claim, then record the attempt with
+    each platform's result, through the engine's own ledger statements."""
+    from tasks.planning import TargetChange
+    from tests import ledger
 
     with conn() as c:
-        assert posts.claim_post(c, post_id, "test-cli", 60) is not None
-        posts.record_attempt(c, posts.AttemptRecord(
-            post_id=post_id, step=0, provider=provider, credential_source="user",
-            platforms=list(outcomes), outcome="published", http_status=201, latency_ms=42,
-            provider_post_id="sbx_1",
-        ))
-        posts.record_targets(c, post_id, [
-            posts.TargetUpdate(
+        held = ledger.claim(c, post_id, "test-cli")
+        assert ledger.finish(c, held, "test-cli", [
+            TargetChange(
                 platform=p, status=s, provider=provider, credential_source="user",
+                provider_post_id="sbx_1",
                 platform_post_id=f"{p}-id" if s == "posted" else None,
                 platform_post_url=f"https://{p}.example/{post_id}" if s == "posted" else None,
                 error=None if s == "posted" else "rejected by the platform",
             )
             for p, s in outcomes.items()
-        ])
-        posts.finish_post(c, post_id, owner="test-cli")
+        ], ledger.attempt_row(list(outcomes), provider))
 
 
 def save_key(user: str, provider: str, key: str) -> None:

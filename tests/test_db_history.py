@@ -12,7 +12,8 @@ from psycopg.rows import dict_row
 
 from db import posts
 from db.errors import InvalidInput
-from db.posts import AttemptRecord, NewPost, TargetUpdate
+from db.posts import NewPost
+from tests import ledger
 
 
 def _conn(dsn: str) -> psycopg.Connection[dict[str, Any]]:
@@ -33,15 +34,16 @@ def _seed_history(conn: psycopg.Connection[dict[str, Any]], user: uuid.UUID,
         conn.execute("UPDATE social_posts SET created_at = now() - make_interval(hours => %s)"
                      " WHERE id = %s", (hours, row["id"]))
     # post 1 is published on twitter and fails on linkedin
-    assert posts.claim_post(conn, ids[1], "w", 60)
-    posts.record_attempt(conn, AttemptRecord(ids[1], 0, "postforme", "user",
-                                             ["twitter", "linkedin"], "error", http_status=503))
-    posts.record_attempt(conn, AttemptRecord(ids[1], 1, "late", "user",
-                                             ["twitter", "linkedin"], "ok", http_status=200))
-    posts.record_targets(conn, ids[1], [
-        TargetUpdate("twitter", "posted", "late", "user", "l1", "t1", "https://x/t1"),
-        TargetUpdate("linkedin", "failed", "late", "user", error="HTTP 400")])
-    posts.finish_post(conn, ids[1], owner="w")
+    held = ledger.claim(conn, ids[1], "w")
+    assert ledger.requeue(conn, held, "w", step=1, attempt=ledger.attempt_row(
+        ["twitter", "linkedin"], outcome="transient", http_status=503, provider_post_id=None))
+    held = ledger.claim(conn, ids[1], "w")
+    assert ledger.finish(conn, held, "w", [
+        ledger.posted("twitter", "late", provider_post_id="l1", platform_post_id="t1",
+                      platform_post_url="https://x/t1"),
+        ledger.failed("linkedin", "HTTP 400", provider="late", credential_source="user"),
+    ], ledger.attempt_row(["twitter", "linkedin"], "late", step=1, http_status=200,
+                          provider_post_id="l1"))
     posts.cancel_post(conn, ids[2])
     return ids
 
@@ -81,7 +83,7 @@ def test_history_pages_filters_and_details(database_url: str) -> None:
         assert [r["id"] for r in window] == [ids[5], ids[4], ids[3]]
 
         partial = everything[got.index(ids[1])]
-        assert partial["status"] == "partial" and partial["provider"] == "late"
+        assert partial["status"] == "partial" and partial["provider"] == "LATE"
         assert [(t["platform"], t["status"]) for t in partial["targets"]] == [
             ("twitter", "posted"), ("linkedin", "failed")]
         assert [a["provider"] for a in partial["attempts"]] == ["postforme", "late"]

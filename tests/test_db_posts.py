@@ -1,4 +1,5 @@
-"""The ledger: idempotent insert, claim races, releasing due posts, outcomes."""
+"""The ledger: idempotent insert, claim races, releasing due posts, outcomes — all through
+the API the workers use (db.posts to insert and read, db.delivery to move)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from db import posts, states
-from db.errors import InvalidInput, InvalidTransition, NotFound
-from db.posts import AttemptRecord, NewPost, TargetUpdate
+from db import delivery, posts, states
+from db.errors import InvalidInput
+from db.posts import NewPost
+from tasks.planning import Plan, TargetChange
+from tests import ledger
 
 
 def _conn(dsn: str) -> psycopg.Connection[dict[str, Any]]:
@@ -105,8 +108,8 @@ def test_naive_datetime_message() -> None:
 
 def test_twenty_threads_claim_each_post_once(database_url: str) -> None:
     with _conn(database_url) as conn:
-        ids = [posts.insert_post(conn, _new())[0]["id"] for _ in range(25)]
-    wins: list[tuple[str, uuid.UUID]] = []
+        ids = [str(posts.insert_post(conn, _new())[0]["id"]) for _ in range(25)]
+    wins: list[tuple[str, str]] = []
     lock = threading.Lock()
     barrier = threading.Barrier(20)
     errors: list[BaseException] = []
@@ -118,10 +121,10 @@ def test_twenty_threads_claim_each_post_once(database_url: str) -> None:
                 random.Random(n).shuffle(order)
                 barrier.wait()
                 for pid in order:
-                    row = posts.claim_post(conn, pid, f"worker-{n}", 60)
-                    if row is not None:
+                    taken = delivery.claim(conn, pid, f"worker-{n}", 60)
+                    if taken is not None:
                         with lock:
-                            wins.append((f"worker-{n}", row["id"]))
+                            wins.append((f"worker-{n}", taken.post_id))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -138,42 +141,51 @@ def test_twenty_threads_claim_each_post_once(database_url: str) -> None:
             (ids,)).fetchall()
     owner_of = {pid: owner for owner, pid in wins}
     assert all(r["status"] == "publishing" and r["claim_count"] == 1 for r in rows)
-    assert all(r["lease_owner"] == owner_of[r["id"]] for r in rows)
+    assert all(r["lease_owner"] == owner_of[str(r["id"])] for r in rows)
 
 
-def test_claim_returns_pending_platforms_and_respects_leases(database_url: str) -> None:
+def test_claim_carries_targets_and_respects_leases(database_url: str) -> None:
     with _conn(database_url) as conn:
         row, _ = posts.insert_post(conn, _new(platforms=["threads", "bluesky", "twitter"]))
-        pid = row["id"]
-        claimed = posts.claim_post(conn, pid, "a", 0.2)
-        assert claimed is not None and claimed["pending_platforms"] == [
-            "threads", "bluesky", "twitter"]
-        assert posts.claim_post(conn, pid, "b", 30) is None  # lease still held
-        assert posts.extend_lease(conn, pid, "a", 0.2) is True
-        assert posts.extend_lease(conn, pid, "b", 30) is False
-        posts.record_targets(conn, pid, [TargetUpdate("threads", "posted", "late", "user",
-                                                      "lp", "t1", "https://threads/t1")])
-        time.sleep(0.3)
-        retaken = posts.claim_post(conn, pid, "b", 30)  # expired lease: taken over
-        assert retaken is not None and retaken["lease_owner"] == "b"
-        assert retaken["claim_count"] == 2
-        assert retaken["pending_platforms"] == ["bluesky", "twitter"]
-        assert posts.extend_lease(conn, pid, "a", 30) is False  # the old owner lost it
+        pid = str(row["id"])
+        first = ledger.claim(conn, pid, "a", 0.3)
+        assert first.platforms == ["threads", "bluesky", "twitter"]
+        assert {p: t["status"] for p, t in first.targets.items()} == dict.fromkeys(
+            first.platforms, "pending")
+        assert not first.needs_reconcile
+        assert delivery.claim(conn, pid, "b", 30) is None  # lease still held
+        time.sleep(0.4)
+        taken = ledger.claim(conn, pid, "b", 30)  # expired lease: taken over
+        # whoever takes a publishing post over must look it up before any resend
+        assert taken.needs_reconcile
+        again = posts.get_post(conn, pid)
+        assert again is not None and again["claim_count"] == 2 and again["lease_owner"] == "b"
+        # the old holder lost its lease: its late record moves nothing (the attempt is logged)
+        assert ledger.finish(conn, first, "a", [ledger.posted(p) for p in first.platforms],
+                             ledger.attempt_row(first.platforms)) is False
+        assert _status(conn, pid) == "publishing"
+        assert len(posts.get_post(conn, pid)["attempts"]) == 1  # type: ignore[index]
         with pytest.raises(InvalidInput):
-            posts.claim_post(conn, pid, "c", 0)
-        with pytest.raises(InvalidInput):
-            posts.claim_post(conn, "nope", "c", 10)
+            delivery.claim(conn, "nope", "c", 10)
+
+
+def test_a_redelivered_message_takes_its_own_claim_back_and_reconciles(database_url: str) -> None:
+    with _conn(database_url) as conn:
+        pid = str(posts.insert_post(conn, _new())[0]["id"])
+        ledger.claim(conn, pid, "task-1", 300)
+        again = ledger.claim(conn, pid, "task-1", 300)  # the same task id: its worker died
+        assert again.needs_reconcile
 
 
 def _insert_scheduled(conn: psycopg.Connection[dict[str, Any]], n: int, when: datetime,
-                      user: uuid.UUID) -> list[uuid.UUID]:
+                      user: uuid.UUID) -> list[str]:
     rows = conn.execute(
         """INSERT INTO social_posts (user_id, content, platforms, status, scheduled_for)
            SELECT %s, 'scheduled ' || g, '{twitter}', 'scheduled',
                   %s - (g * interval '1 second')
            FROM generate_series(1, %s) g RETURNING id""",
         (user, when, n)).fetchall()
-    return [r["id"] for r in rows]
+    return [str(r["id"]) for r in rows]
 
 
 def test_two_releasers_release_each_due_post_once(database_url: str) -> None:
@@ -181,14 +193,15 @@ def test_two_releasers_release_each_due_post_once(database_url: str) -> None:
     with _conn(database_url) as conn:
         due = _insert_scheduled(conn, 3000, datetime.now(UTC) - timedelta(seconds=1), user)
         future = _insert_scheduled(conn, 50, datetime.now(UTC) + timedelta(days=30), user)
-    released: list[list[uuid.UUID]] = [[], []]
+    released: list[list[str]] = [[], []]
     barrier = threading.Barrier(2)
 
     def releaser(i: int) -> None:
         with _conn(database_url) as conn:
             barrier.wait()
-            while batch := posts.release_due(conn, limit=100):
-                released[i].extend(batch)
+            while batch := delivery.release_due(conn, limit=100):
+                assert [w for _, w in batch] == sorted(w for _, w in batch)  # earliest first
+                released[i].extend(pid for pid, _ in batch)
 
     threads = [threading.Thread(target=releaser, args=(i,)) for i in range(2)]
     for t in threads:
@@ -205,6 +218,10 @@ def test_two_releasers_release_each_due_post_once(database_url: str) -> None:
             (user,))}
         assert counts == {"queued": 3000, "scheduled": 50}
         assert not set(future) & set(got)
+        # the horizon releases what is due a moment ahead, nothing further
+        soon = _insert_scheduled(conn, 1, datetime.now(UTC) + timedelta(seconds=5), user)
+        assert delivery.release_due(conn, horizon_seconds=1) == []
+        assert [pid for pid, _ in delivery.release_due(conn, horizon_seconds=10)] == soon
 
 
 def test_release_due_uses_the_partial_index(database_url: str) -> None:
@@ -217,14 +234,14 @@ def test_release_due_uses_the_partial_index(database_url: str) -> None:
             (user,))
         conn.execute("ANALYZE social_posts")
         with psycopg.ClientCursor(conn) as cur:
-            cur.execute("EXPLAIN " + posts.RELEASE_QUERY.format(now="%(now)s"),
-                        {"limit": 500, "from": ["scheduled"], "now": datetime.now(UTC)})
+            cur.execute("EXPLAIN " + delivery.RELEASE_QUERY,
+                        {"limit": 500, "from": ["scheduled"], "horizon": 2.0})
             plan = "\n".join(r["QUERY PLAN"] for r in cur.fetchall())
     assert "social_posts_due_idx" in plan, plan
     assert "Seq Scan on social_posts" not in plan, plan
 
 
-def test_find_stalled_and_requeue(database_url: str) -> None:
+def test_take_stalled_hands_back_lost_and_expired_posts_only(database_url: str) -> None:
     with _conn(database_url) as conn:
         queued, _ = posts.insert_post(conn, _new())
         fresh, _ = posts.insert_post(conn, _new())
@@ -232,113 +249,106 @@ def test_find_stalled_and_requeue(database_url: str) -> None:
         held, _ = posts.insert_post(conn, _new())
         conn.execute("UPDATE social_posts SET queued_at = now() - interval '1 hour'"
                      " WHERE id = %s", (queued["id"],))
-        assert posts.claim_post(conn, busy["id"], "dead-worker", 0.05)
-        assert posts.claim_post(conn, held["id"], "live-worker", 300)
+        ledger.claim(conn, busy["id"], "dead-worker", 0.05)
+        ledger.claim(conn, held["id"], "live-worker", 300)
         time.sleep(0.1)
-        stalled = {r["id"]: r for r in posts.find_stalled(conn, timedelta(minutes=5), 10000)}
-        assert queued["id"] in stalled and busy["id"] in stalled
-        assert fresh["id"] not in stalled and held["id"] not in stalled
-        assert posts.requeue_expired(conn, busy["id"]) is True
+        stalled = set(delivery.take_stalled(conn, older_than_seconds=300, limit=10000))
+        assert {str(queued["id"]), str(busy["id"])} <= stalled
+        assert not {str(fresh["id"]), str(held["id"])} & stalled
         row = posts.get_post(conn, busy["id"])
         assert row is not None and row["status"] == "queued" and row["lease_owner"] is None
-        assert posts.requeue_expired(conn, queued["id"]) is True  # queued_at refreshed
-        assert posts.requeue_expired(conn, held["id"]) is False  # lease still valid
-        again = {r["id"] for r in posts.find_stalled(conn, timedelta(minutes=5), 10000)}
-        assert queued["id"] not in again and busy["id"] not in again
+        assert row["needs_reconcile"]  # its worker may have sent: look before resending
+        again = set(delivery.take_stalled(conn, older_than_seconds=300, limit=10000))
+        assert not {str(queued["id"]), str(busy["id"])} & again  # fresh queued_at now
 
 
-def _publishing(conn: psycopg.Connection[dict[str, Any]], platforms: list[str]) -> uuid.UUID:
+def _publishing(conn: psycopg.Connection[dict[str, Any]],
+                platforms: list[str]) -> delivery.Claim:
     row, _ = posts.insert_post(conn, _new(platforms=platforms))
-    assert posts.claim_post(conn, row["id"], "w", 60) is not None
-    return row["id"]
+    return ledger.claim(conn, row["id"], "w", 60)
 
 
-def test_finish_derives_status_from_targets(database_url: str) -> None:
+def test_record_writes_final_status_and_seed_columns(database_url: str) -> None:
     with _conn(database_url) as conn:
         # all posted -> posted; provider ids from the first platform in the post's order
-        pid = _publishing(conn, ["linkedin", "twitter"])
-        posts.record_targets(conn, pid, [
-            TargetUpdate("twitter", "posted", "late", "global", "late-1", "tw1", "https://x/1"),
-            TargetUpdate("linkedin", "posted", "postforme", "user", "pfm-1", "li1", "https://l/1"),
-        ])
-        aid = posts.record_attempt(conn, AttemptRecord(
-            pid, 0, "postforme", "user", ["linkedin", "twitter"], "ok", idempotency_key=str(pid),
-            http_status=200, latency_ms=40, provider_post_id="pfm-1"))
-        assert aid > 0
-        done = posts.finish_post(conn, pid, owner="w")
+        held = _publishing(conn, ["linkedin", "twitter"])
+        assert ledger.finish(conn, held, "w", [
+            ledger.posted("twitter", "late", source="global", provider_post_id="late-1",
+                          platform_post_id="tw1", platform_post_url="https://x/1"),
+            ledger.posted("linkedin", provider_post_id="pfm-1", platform_post_id="li1",
+                          platform_post_url="https://l/1"),
+        ], ledger.attempt_row(["linkedin", "twitter"], key=f"{held.post_id}-s0",
+                              provider_post_id="pfm-1"))
+        done = posts.get_post(conn, held.post_id)
+        assert done is not None
         assert done["status"] == "posted" and done["posted_at"] is not None
-        assert (done["provider"], done["provider_post_id"]) == ("postforme", "pfm-1")
+        assert (done["provider"], done["provider_post_id"]) == ("PostForMe", "pfm-1")
         assert done["platform_post_ids"] == {"twitter": "tw1", "linkedin": "li1"}
         assert done["platform_post_urls"] == {"twitter": "https://x/1", "linkedin": "https://l/1"}
         assert done["error_message"] is None and done["lease_owner"] is None
+        assert done["finished_at"] is not None
+        assert [a["outcome"] for a in done["attempts"]] == ["published"]
+        assert {t["platform"]: (t["status"], t["credential_source"]) for t in done["targets"]} \
+            == {"linkedin": ("posted", "user"), "twitter": ("posted", "global")}
 
-        pid = _publishing(conn, ["twitter", "instagram"])
-        posts.record_targets(conn, pid, [
-            TargetUpdate("twitter", "posted", "postforme", "user", "p1", "t1"),
-            TargetUpdate("instagram", "failed", error="HTTP 400: media required"),
-        ])
-        done = posts.finish_post(conn, pid)
-        assert done["status"] == "partial"
-        assert done["error_message"] == "instagram: HTTP 400: media required"
+        cases = [
+            ([ledger.posted("twitter", provider_post_id="p1", platform_post_id="t1"),
+              ledger.failed("instagram", "HTTP 400: media required")],
+             "partial", "instagram: HTTP 400: media required"),
+            ([ledger.failed("twitter", "e1"), ledger.failed("instagram", "e2")],
+             "failed", "twitter: e1; instagram: e2"),
+            ([ledger.posted("twitter", "late"),
+              TargetChange("instagram", "unconfirmed", error="timeout")],
+             "unconfirmed", "instagram: timeout"),
+        ]
+        for changes, status, error in cases:
+            held = _publishing(conn, ["twitter", "instagram"])
+            assert ledger.finish(conn, held, "w", changes)
+            done = posts.get_post(conn, held.post_id)
+            assert done is not None and (done["status"], done["error_message"]) == (
+                status, error)
+            if status == "failed":
+                assert done["posted_at"] is None and done["platform_post_ids"] == {}
 
-        pid = _publishing(conn, ["twitter", "instagram"])
-        posts.record_targets(conn, pid, [TargetUpdate("twitter", "failed", error="e1"),
-                                         TargetUpdate("instagram", "failed", error="e2")])
-        done = posts.finish_post(conn, pid)
-        assert done["status"] == "failed" and done["error_message"] == "twitter: e1; instagram: e2"
-        assert done["posted_at"] is None and done["platform_post_ids"] == {}
-
-        pid = _publishing(conn, ["twitter", "instagram"])
-        posts.record_targets(conn, pid, [TargetUpdate("twitter", "posted", "late"),
-                                         TargetUpdate("instagram", "unconfirmed", error="timeout")])
-        assert posts.finish_post(conn, pid)["status"] == "unconfirmed"
-
-        pid = _publishing(conn, ["twitter", "instagram"])
-        posts.record_targets(conn, pid, [TargetUpdate("twitter", "posted", "late")])
-        with pytest.raises(InvalidTransition, match="instagram"):
-            posts.finish_post(conn, pid)
-        assert _status(conn, pid) == "publishing"
-        posts.record_targets(conn, pid, [TargetUpdate("instagram", "failed", error="x")])
-        with pytest.raises(InvalidTransition, match="lease"):
-            posts.finish_post(conn, pid, owner="somebody-else")
-        assert _status(conn, pid) == "publishing"
-        with pytest.raises(NotFound):
-            posts.finish_post(conn, uuid.uuid4())
+        # a record under someone else's name moves nothing
+        held = _publishing(conn, ["twitter"])
+        assert not ledger.finish(conn, held, "somebody-else", [ledger.posted("twitter")])
+        assert _status(conn, held.post_id) == "publishing"
 
 
 def test_a_posted_target_is_never_changed(database_url: str) -> None:
     with _conn(database_url) as conn:
-        pid = _publishing(conn, ["twitter"])
-        assert posts.record_targets(conn, pid, [TargetUpdate("twitter", "posted", "late",
-                                                             platform_post_id="t1")]) == 1
-        assert posts.record_targets(conn, pid, [TargetUpdate("twitter", "failed",
-                                                             error="late echo")]) == 0
-        target = posts.get_post(conn, pid)["targets"][0]  # type: ignore[index]
+        held = _publishing(conn, ["twitter", "bluesky"])
+        assert ledger.requeue(conn, held, "w", step=1, changes=[
+            ledger.posted("twitter", "late", platform_post_id="t1")])
+        held = ledger.claim(conn, held.post_id, "w2")
+        assert held.targets["twitter"]["status"] == "posted"
+        # a confused later answer naming twitter again cannot undo what was published
+        assert ledger.finish(conn, held, "w2", [ledger.failed("twitter", "late echo"),
+                                                ledger.posted("bluesky", "late")])
+        row = posts.get_post(conn, held.post_id)
+        assert row is not None
+        target = row["targets"][0]
         assert target["status"] == "posted" and target["platform_post_id"] == "t1"
-        with pytest.raises(InvalidInput, match="status"):
-            posts.record_targets(conn, pid, [TargetUpdate("twitter", "done")])
+        assert target["error"] is None
 
 
 def test_final_status_never_changes(database_url: str) -> None:
     with _conn(database_url) as conn:
-        pid = _publishing(conn, ["twitter"])
-        posts.record_targets(conn, pid, [TargetUpdate("twitter", "posted", "late")])
-        posts.finish_post(conn, pid, owner="w")
-        later = datetime.now(UTC) + timedelta(hours=1)
-        assert posts.claim_post(conn, pid, "x", 30) is None
-        assert posts.cancel_post(conn, pid) is False
-        assert posts.fail_post(conn, pid, "nope") is False
-        assert posts.defer_post(conn, pid, later, "429") is False
-        assert posts.requeue_expired(conn, pid) is False
-        with pytest.raises(InvalidTransition, match="'posted'"):
-            posts.finish_post(conn, pid)
-        assert _status(conn, pid) == "posted"
+        held = _publishing(conn, ["twitter"])
+        ledger.finish(conn, held, "w", [ledger.posted("twitter", "late")])
+        assert delivery.claim(conn, held.post_id, "x", 30) is None
+        assert delivery.claim(conn, held.post_id, "w", 30) is None
+        assert posts.cancel_post(conn, held.post_id) is False
+        assert held.post_id not in delivery.take_stalled(conn, older_than_seconds=0, limit=100)
+        assert not ledger.requeue(conn, held, "w", step=1)
+        assert _status(conn, held.post_id) == "posted"
     for final in states.FINAL:
         for target in states.STATUSES:
             assert not states.can_transition(final, target)
 
 
-def test_cancel_defer_fail(database_url: str) -> None:
+def test_cancel_and_defer(database_url: str) -> None:
     with _conn(database_url) as conn:
         sched, _ = posts.insert_post(conn, _new(
             scheduled_for=datetime.now(UTC) + timedelta(days=365)))
@@ -348,33 +358,27 @@ def test_cancel_defer_fail(database_url: str) -> None:
         assert {t["status"] for t in row["targets"]} == {"cancelled"}
         assert posts.cancel_post(conn, sched["id"]) is False
 
-        pid = _publishing(conn, ["twitter"])
-        assert posts.cancel_post(conn, pid) is False  # too late: it is being sent
-        until = datetime.now(UTC) + timedelta(days=365, hours=2)
-        with pytest.raises(InvalidInput, match="until"):
-            posts.defer_post(conn, pid, datetime(2031, 1, 1), "429")
-        assert posts.defer_post(conn, pid, until, "rate limited", owner="other") is False
-        assert posts.defer_post(conn, pid, until, "rate limited", owner="w") is True
-        row = posts.get_post(conn, pid)
+        held = _publishing(conn, ["twitter"])
+        assert posts.cancel_post(conn, held.post_id) is False  # too late: it is being sent
+        # a long rate limit parks the post as scheduled, lease released, until its time
+        until = datetime.now(UTC) + timedelta(hours=2)
+        deferral = Plan("scheduled", 0, 1, defer_until=until)
+        assert delivery.record(conn, held, "other", deferral, None) is False
+        assert delivery.record(conn, held, "w", deferral, None) is True
+        row = posts.get_post(conn, held.post_id)
         assert row is not None and row["status"] == "scheduled"
-        assert row["scheduled_for"] == until and row["lease_owner"] is None
-
-        pid = _publishing(conn, ["twitter", "bluesky"])
-        posts.record_targets(conn, pid, [TargetUpdate("twitter", "posted", "late")])
-        assert posts.fail_post(conn, pid, "no credentials configured", owner="w") is True
-        row = posts.get_post(conn, pid)
-        assert row is not None and row["status"] == "failed"
-        assert {t["platform"]: t["status"] for t in row["targets"]} == {
-            "twitter": "posted", "bluesky": "failed"}
+        assert row["next_attempt_at"] == until and row["lease_owner"] is None
+        assert delivery.release_due(conn, limit=100) == []  # not before its time
 
 
-def test_requeue_post_by_owner(database_url: str) -> None:
+def test_requeue_by_owner_sets_step_and_next_attempt(database_url: str) -> None:
     with _conn(database_url) as conn:
-        pid = _publishing(conn, ["twitter"])
-        assert posts.requeue_post(conn, pid, "intruder") is False
-        soon = datetime.now(UTC) + timedelta(seconds=30)
-        assert posts.set_step(conn, pid, 2, next_attempt_at=soon, owner="w") is True
-        assert posts.requeue_post(conn, pid, "w", next_attempt_at=soon) is True
-        row = posts.get_post(conn, pid)
+        held = _publishing(conn, ["twitter"])
+        assert not ledger.requeue(conn, held, "intruder", step=2, countdown=30)
+        before = datetime.now(UTC)
+        assert ledger.requeue(conn, held, "w", step=2, countdown=30)
+        row = posts.get_post(conn, held.post_id)
         assert row is not None and row["status"] == "queued" and row["step"] == 2
-        assert row["next_attempt_at"] == soon
+        assert timedelta(seconds=25) < row["next_attempt_at"] - before < timedelta(seconds=35)
+        # an early copy of the message cannot cut the wait short
+        assert delivery.claim(conn, held.post_id, "early", 60) is None

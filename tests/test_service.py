@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -310,72 +310,52 @@ def test_bad_input_is_a_result_naming_the_field(
     assert sandbox.stats()["postforme"]["create_requests"] == 0
 
 
-# -- scheduled: the provider's scheduler holds the post ---------------------------------------
+# -- scheduled: in PostgreSQL, released by beat, published by the engine ---------------------
 
 
-def test_scheduled_post_is_handed_to_postforme(
+def test_scheduled_post_waits_in_postgresql_and_ends_final(
     service: SocialPostingService, database_url: str, sandbox: Any
 ) -> None:
+    from tasks import scheduling
+    from tasks.delivery import run_attempt
+
     user, key = new_user(), new_key(sandbox, "postforme")
     service.save_credentials(user, "postforme", key)
-    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    when = datetime.now(UTC) + timedelta(seconds=1.5)
     result = service.create_post(user, "see you later", ["linkedin"], scheduled_for=when)
-    assert result.success, result
-    assert result.provider == "PostForMe" and result.scheduled_for == when
+    assert result.success and result.scheduled_for == when, result
     post = only_post(database_url, user)
-    assert post["status"] == "scheduled" and post["handed_to_provider"] is True
-    assert post["provider"] == "PostForMe" and post["provider_post_id"] == result.post_id
-    assert post["scheduled_for"] == when and post["lease_owner"] is None
-    seen = requests.get(
-        f"{sandbox.postforme_url}/social-posts/{result.post_id}",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=5,
-    ).json()
-    assert seen["status"] == "scheduled"
-    assert datetime.fromisoformat(seen["scheduled_at"].replace("Z", "+00:00")) == when
-    assert seen["external_id"] == f"{post['id']}-s0"
+    assert result.post_id == str(post["id"])  # our id: no provider holds the post yet
+    assert post["status"] == "scheduled" and not post["handed_to_provider"]
+    assert sandbox.stats()["postforme"]["requests"] == 0  # nothing sent before its time
+    sent: list[tuple[str, datetime | None]] = []
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while not sent and datetime.now(UTC) < deadline:
+        scheduling.release_due(lambda pid, eta: sent.append((pid, eta)))
+        time.sleep(0.05)
+    assert [pid for pid, _ in sent] == [str(post["id"])] and sent[0][1] == when
+    assert run_attempt(sent[0][0], "too-early").status is None  # not before its time
+    time.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert run_attempt(sent[0][0], "test-worker").status == "posted"
+    assert only_post(database_url, user)["status"] == "posted"
+    assert sandbox.stats()["postforme"]["creates"] == 1
 
 
-def test_scheduled_hand_over_fails_over_to_late(
+def test_a_scheduled_post_can_be_cancelled_before_its_time(
     service: SocialPostingService, database_url: str, sandbox: Any
 ) -> None:
-    user, late_key = new_user(), new_key(sandbox, "late")
-    service.save_credentials(user, "postforme", f"pfm-unknown-{uuid.uuid4().hex}")
-    service.save_credentials(user, "late", late_key)
-    when = (datetime.now(UTC) + timedelta(hours=5)).replace(microsecond=0)
-    result = service.create_post(user, "later, via LATE", ["twitter"], scheduled_for=when)
-    assert result.success and result.provider == "LATE", result
-    post = only_post(database_url, user)
-    assert (post["status"], post["handed_to_provider"], post["provider"]) == (
-        "scheduled", True, "LATE",
-    )
-    assert post["provider_post_id"] == result.post_id
-    rows = attempts(database_url, post["id"])
-    assert [(a["provider"], a["http_status"]) for a in rows] == [("postforme", 401), ("late", 201)]
-    seen = requests.get(
-        f"{sandbox.late_url}/posts/{result.post_id}",
-        headers={"Authorization": f"Bearer {late_key}"},
-        timeout=5,
-    ).json()["post"]
-    assert seen["status"] == "scheduled"
-    assert datetime.fromisoformat(seen["scheduledFor"].replace("Z", "+00:00")) == when
+    from db import posts
+    from db.pool import connection
 
-
-def test_lost_hand_over_answer_is_looked_up_not_resent(
-    service: SocialPostingService, database_url: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("POSTFORME_READ_TIMEOUT", "0.5")
     user = new_user()
     service.save_credentials(user, "postforme", new_key(sandbox, "postforme"))
-    sandbox.push_responses("postforme", [{"hang": True, "hang_seconds": 3}])  # created, no answer
-    when = datetime.now(UTC) + timedelta(days=1)
-    result = service.create_post(user, "answer lost", ["twitter"], scheduled_for=when)
-    assert result.success and result.post_id, result
-    post = only_post(database_url, user)
-    assert (post["status"], post["provider_post_id"]) == ("scheduled", result.post_id)
-    assert [a["outcome"] for a in attempts(database_url, post["id"])] == ["ambiguous", "published"]
-    stats = sandbox.stats()["postforme"]
-    assert (stats["create_requests"], stats["creates"]) == (1, 1)  # found by external_id
+    result = service.create_post(user, "never mind", ["twitter"],
+                                 scheduled_for=datetime.now(UTC) + timedelta(days=1))
+    assert result.success and result.post_id
+    with connection(database_url) as conn:
+        assert posts.cancel_post(conn, result.post_id) is True
+    assert only_post(database_url, user)["status"] == "cancelled"
+    assert sandbox.stats()["postforme"]["requests"] == 0
 
 
 # -- campaigns, accounts, history ---------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""What the seed's synchronous service (social_posting_service.py) needs besides the
+engine: results in the seed's shapes, JSON-ready rows, database handles as DSNs, and the
+promise that no method raises.
+
+Kept apart so the service module stays a facade: each method there reads as the seed's
+contract plus one call into tasks/ or db/.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any, ParamSpec, TypeVar, cast
+
+from psycopg.conninfo import make_conninfo
+
+from db import delivery as ledger
+from db.states import FINAL
+from providers import PostResult
+from providers.errors import ProviderCallError
+from providers.redact import clean_error
+from tasks.chain import DISPLAY, Step
+from tasks.delivery import provider_for
+from tasks.in_process import Unrecorded
+from tasks.planning import finalize
+from tasks.validation import PublishInput
+
+log = logging.getLogger("socialpost.service")
+
+NO_ACCOUNT_NOTE = "no connected account"  # in every trail entry of such a target
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def clean(exc: BaseException | str, secrets: tuple[str | None, ...] = ()) -> str:
+    """One redacted line for a log or an error field."""
+    text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return clean_error(text, secrets)
+
+
+def jsonable(value: Any) -> Any:
+    """Rows as plain JSON types: ids and times become strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def uuid_or_none(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def never_raises(fallback: Callable[[str], Any]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The seed promises structured results: an unexpected error is logged (redacted) and
+    turned into `fallback(message)` instead of reaching the caller."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                message = clean(exc)
+                log.error("%s failed: %s", fn.__name__, message)
+                log.debug("%s traceback", fn.__name__, exc_info=True)
+                return cast(R, fallback(message))
+
+        return inner
+
+    return wrap
+
+
+def internal_error(message: str) -> PostResult:
+    return PostResult(success=False, error=f"internal error: {message}")
+
+
+def dsn_of(db: object) -> str | None:
+    """A DSN for what the caller holds: a DSN string, a psycopg connection (its DSN plus
+    password) or a psycopg_pool pool (its conninfo). None means DATABASE_URL. We never
+    use the caller's connection itself: our pooled access needs its own connections."""
+    if db is None:
+        return None
+    if isinstance(db, str):
+        return db.strip()
+    conninfo = getattr(db, "conninfo", None)  # ConnectionPool / AsyncConnectionPool
+    if isinstance(conninfo, str):
+        kwargs = getattr(db, "kwargs", None) or {}
+        keys = ("user", "password", "dbname", "host", "port")
+        extra = {k: kwargs[k] for k in keys if kwargs.get(k)}
+        return make_conninfo(conninfo, **extra)
+    info = getattr(db, "info", None)  # Connection / AsyncConnection
+    dsn = getattr(info, "dsn", None)
+    if isinstance(dsn, str):
+        return make_conninfo(dsn, password=getattr(info, "password", None) or None)
+    raise TypeError(
+        f"unsupported database handle {type(db).__name__}: pass a PostgreSQL DSN, "
+        "a psycopg connection or a psycopg_pool pool"
+    )
+
+
+def _missing_accounts(targets: list[dict[str, Any]]) -> list[str]:
+    """Platforms that failed only because no step had an account for them."""
+    missing = []
+    for t in targets:
+        trail = [part.strip() for part in (t.get("error") or "").split(" | ") if part.strip()]
+        if t["status"] == "failed" and trail and all(NO_ACCOUNT_NOTE in p.lower() for p in trail):
+            missing.append(t["platform"])
+    return missing
+
+
+def result_from_row(row: dict[str, Any]) -> PostResult:
+    """The seed's PostResult for a recorded post: post_id is the provider's post id."""
+    status = row["status"]
+    error = row.get("error_message")
+    missing = _missing_accounts(row.get("targets") or [])
+    if missing:
+        note = f"No connected accounts for: {missing}"
+        error = f"{note} ({error})" if error else note
+    if status not in FINAL:
+        error = (
+            f"Post {row['id']} is still retrying (status {status}); a worker resumes it, "
+            f"see get_post('{row['id']}')"
+        )
+    provider = row.get("provider")
+    if provider is None and row.get("attempts"):
+        last = row["attempts"][-1].get("provider")
+        provider = DISPLAY.get(last, last)
+    return PostResult(
+        success=status in ("posted", "partial"),
+        post_id=row.get("provider_post_id"),
+        platform_post_ids=row.get("platform_post_ids") or None,
+        platform_post_urls=row.get("platform_post_urls") or None,
+        error=error,
+        provider=provider,
+        scheduled_for=row.get("scheduled_for"),
+    )
+
+
+def memory_claim(data: PublishInput, post_id: str) -> ledger.Claim:
+    """A claim of a post that exists nowhere but here (the database is unreachable)."""
+    return ledger.Claim(
+        post_id=post_id,
+        user_id=str(data.user_id),
+        content=data.content,
+        platforms=list(data.platforms),
+        media_urls=list(data.media_urls),
+        platform_options=data.platform_options or None,
+        step=0,
+        step_attempts=0,
+        needs_reconcile=False,
+        targets={p: {"platform": p, "status": "pending", "error": None} for p in data.platforms},
+        credentials={},
+    )
+
+
+def unrecorded_result(
+    run: Unrecorded, chain: list[Step], when: datetime | None
+) -> PostResult:
+    """The seed's PostResult for a post the engine ran without the ledger."""
+    claim = run.claim
+    targets = [{"platform": p, **claim.targets[p]} for p in claim.platforms]
+    if run.plan is None or run.plan.status not in FINAL:
+        waiting = "; ".join(f"{t['platform']}: {t['error']}" for t in targets if t["error"])
+        return PostResult(
+            success=False, scheduled_for=when,
+            error=f"not published (the database is unreachable, so nothing can wait for "
+                  f"a retry): {waiting or 'rate limited'}",
+        )
+    final = finalize(claim.targets, claim.platforms, datetime.now().astimezone())
+    result = result_from_row({"id": claim.post_id, **final, "targets": targets})
+    result = replace(result, scheduled_for=when)
+    posted_via_postforme = any(
+        t["status"] == "posted" and t.get("provider") == "postforme" for t in targets
+    )
+    step = next((s for s in chain if s.provider == "postforme"), None)
+    if when is None and posted_via_postforme and step is not None:
+        return with_platform_ids(step, result)
+    return result
+
+
+def with_platform_ids(step: Step, result: PostResult) -> PostResult:
+    """PostForMe answers with its own id only; ask once for the platform ids."""
+    if not result.post_id or result.platform_post_ids:
+        return result
+    try:
+        found = provider_for(step).fetch_results(result.post_id)
+    except ProviderCallError as exc:
+        log.info("platform ids of %s not readable yet: %s", result.post_id, exc.outcome.error)
+        return result
+    ids = {p: r.platform_post_id for p, r in found.items() if r.platform_post_id}
+    urls = {p: r.platform_post_url for p, r in found.items() if r.platform_post_url}
+    return replace(result, platform_post_ids=ids or None, platform_post_urls=urls or None)
