@@ -1,54 +1,32 @@
-"""Celery settings, every one from the environment, each chosen on purpose.
+"""Celery settings, each chosen on purpose; the tunable ones come from the settings module.
 
 Loaded by `worker.app` with `config_from_object("celeryconfig")`. A malformed value
-stops start-up with one line naming the variable (see `_env_float`).
+stops start-up with one line naming the variable (settings.SettingsError).
 """
 
 from __future__ import annotations
 
-import os
-
 from kombu import Queue
 
+import settings
 
-class SettingError(RuntimeError):
-    """A setting in the environment is malformed; the message names the variable."""
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(f"{name}: must be a number, got {raw!r}") from None
-    if value < 0:
-        raise SettingError(f"{name}: must be >= 0, got {raw!r}")
-    return value
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(_env_float(name, default))
-
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_s = settings.current()  # a malformed value stops here, naming its variable
 
 # -- Broker and results -------------------------------------------------------------
-broker_url = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+broker_url = _s.broker_url
 if broker_url.startswith("redis://"):
     # kombu's Redis transport, mended so a worker survives losing its broker (worker/broker.py).
     broker_transport = "worker.broker:Transport"
 # Results hold only acceptance dicts (post id + status), never content or secrets.
-result_backend = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
-result_expires = _env_int("SOCIALPOST_RESULT_EXPIRES", 24 * 3600)  # acceptance dicts are small
+result_backend = _s.result_backend
+result_expires = _s.result_expires  # acceptance dicts are small
 # Workers and beat wait for Redis at start-up instead of exiting (compose starts them together).
 broker_connection_retry_on_startup = True
 broker_connection_retry = True
 broker_connection_max_retries = None  # keep trying: PostgreSQL remembers, Redis may come back
 # A message not acked within this time is redelivered; it must exceed every countdown
 # and every task's hard time limit, or Redis would hand a live task to a second worker.
-VISIBILITY_TIMEOUT = _env_int("SOCIALPOST_VISIBILITY_TIMEOUT", 3600)
+VISIBILITY_TIMEOUT = _s.visibility_timeout
 broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
 result_backend_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
 
@@ -77,15 +55,13 @@ task_publish_retry_policy = {"max_retries": 5, "interval_start": 0.2, "interval_
 
 # -- Time limits: above the slowest HTTP call a task can make (LATE publishNow waits long).
 # The provider clients' own timeouts end a call first; these only catch a stuck task.
-HTTP_MAX_SECONDS = _env_float("LATE_READ_TIMEOUT", 120.0) + _env_float(
-    "SOCIALPOST_CONNECT_TIMEOUT", 5.0
-)
+HTTP_MAX_SECONDS = max(_s.late_read_timeout, _s.postforme_read_timeout) + _s.connect_timeout
 task_soft_time_limit = int(HTTP_MAX_SECONDS + 60)
 task_time_limit = int(HTTP_MAX_SECONDS + 120)
 # Retry countdowns never exceed this; longer waits go back to PostgreSQL as `scheduled`.
-MAX_COUNTDOWN = _env_float("SOCIALPOST_MAX_COUNTDOWN", 300.0)
+MAX_COUNTDOWN = _s.max_countdown
 if MAX_COUNTDOWN + task_time_limit >= VISIBILITY_TIMEOUT:
-    raise SettingError(
+    raise settings.SettingsError(
         "SOCIALPOST_VISIBILITY_TIMEOUT: must exceed SOCIALPOST_MAX_COUNTDOWN plus the task "
         f"time limit ({MAX_COUNTDOWN + task_time_limit:.0f} s)"
     )
@@ -116,10 +92,10 @@ task_track_started = False
 worker_hijack_root_logger = True
 
 # -- Beat -----------------------------------------------------------------------------
-RELEASE_INTERVAL = _env_float("SOCIALPOST_RELEASE_INTERVAL", 1.0)
-RECOVER_INTERVAL = _env_float("SOCIALPOST_RECOVER_INTERVAL", 15.0)
-REFRESH_INTERVAL = _env_float("SOCIALPOST_REFRESH_INTERVAL", 600.0)
-RESULTS_INTERVAL = _env_float("SOCIALPOST_RESULTS_INTERVAL", 2.0)
+RELEASE_INTERVAL = _s.release_interval
+RECOVER_INTERVAL = _s.recover_interval
+REFRESH_INTERVAL = _s.refresh_interval
+RESULTS_INTERVAL = _s.results_interval
 beat_schedule = {
     "release-due-posts": {
         "task": "social.release_due_posts",
@@ -143,7 +119,4 @@ beat_schedule = {
         "options": {"expires": REFRESH_INTERVAL},
     },
 }
-beat_schedule_filename = os.environ.get(
-    "SOCIALPOST_BEAT_SCHEDULE",
-    os.path.join(os.environ.get("SOCIALPOST_STATE_DIR", ".state"), "celerybeat-schedule"),
-)
+beat_schedule_filename = _s.beat_schedule_file

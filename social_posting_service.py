@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+import settings
 from db import campaigns, posts
 from db import credentials as creds
 from db import delivery as ledger
@@ -86,24 +87,7 @@ __all__ = [
     "SocialPostingService",
 ]
 
-SYNC_MAX_WAIT_ENV = "SOCIALPOST_SYNC_MAX_WAIT"  # seconds create_post may wait on retries
-RESULTS_WAIT_ENV = "SOCIALPOST_SYNC_RESULTS_WAIT"  # seconds to wait for PostForMe's ids
 NIL_USER = uuid.UUID(int=0)  # stands in for a non-UUID user id while the rest is checked
-
-
-def _seconds(name: str, default: float) -> float:
-    """A non-negative number of seconds from the environment, else `default` (logged)."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
-        return default
-    return value
 
 
 def _provider_name(value: object) -> str:
@@ -343,7 +327,7 @@ class SocialPostingService:
     def _publish(self, post_id: str, owner: str, held: list[FirstAttempt]) -> PostResult:
         """The engine's attempts, one after another, until final or out of time."""
         policy = default_policy()
-        deadline = time.monotonic() + _seconds(SYNC_MAX_WAIT_ENV, 120.0)
+        deadline = time.monotonic() + settings.current().sync_max_wait
         attempts = iter(held)
 
         def attempt() -> AttemptResult:
@@ -378,7 +362,7 @@ class SocialPostingService:
 
     def _collect(self, post_id: str, deadline: float) -> None:
         """PostForMe tells platform ids a moment after accepting: wait a little for them."""
-        until = min(deadline, time.monotonic() + _seconds(RESULTS_WAIT_ENV, 10.0))
+        until = min(deadline, time.monotonic() + settings.current().sync_results_wait)
         while not platform_ids.collect(post_id, dsn=self._dsn):
             if time.monotonic() + POLL_SECONDS > until:
                 log.info("post %s: platform ids not known yet; beat's sweep fills them", post_id)
@@ -392,7 +376,7 @@ class SocialPostingService:
         chain = build_chain({})
         if not chain:
             return PostResult(success=False, error=NO_CREDENTIALS, scheduled_for=when)
-        deadline = time.monotonic() + _seconds(SYNC_MAX_WAIT_ENV, 120.0)
+        deadline = time.monotonic() + settings.current().sync_max_wait
         run = run_unrecorded(memory_claim(data, post_id), chain, default_policy(), deadline,
                              scheduled_for=when)
         result = unrecorded_result(run, chain, when)

@@ -1,40 +1,12 @@
-"""Database settings from the environment, checked once so start-up fails with one line."""
+"""Database settings: the DSN (checked once per distinct value) and the pool sizes, both
+taken from the settings module."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+import settings
 from db.errors import ConfigError
-
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/socialpost"
-
-
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float_env(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
 
 _checked: dict[str, str] = {}
 
@@ -42,7 +14,7 @@ _checked: dict[str, str] = {}
 def database_url(dsn: str | None = None) -> str:
     """The DSN to use: the argument, else DATABASE_URL, else the local default.
     Checked once per distinct value (it is asked for on every pooled statement)."""
-    value = dsn if dsn is not None else os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    value = dsn if dsn is not None else settings.current().database_url
     known = _checked.get(value)
     if known is not None:
         return known
@@ -86,12 +58,6 @@ class PoolSettings:
 
 
 def pool_settings() -> PoolSettings:
-    """Read SOCIALPOST_DB_POOL_MIN / _MAX / _TIMEOUT and check they agree."""
-    min_size = _int_env("SOCIALPOST_DB_POOL_MIN", 1, 0)
-    max_size = _int_env("SOCIALPOST_DB_POOL_MAX", 4, 1)
-    timeout = _float_env("SOCIALPOST_DB_POOL_TIMEOUT", 30.0, 0.1)
-    if max_size < min_size:
-        raise ConfigError(
-            f"SOCIALPOST_DB_POOL_MAX ({max_size}) must be >= SOCIALPOST_DB_POOL_MIN ({min_size})"
-        )
-    return PoolSettings(min_size=min_size, max_size=max_size, timeout=timeout)
+    """SOCIALPOST_DB_POOL_MIN / _MAX / _TIMEOUT (checked together by the settings module)."""
+    s = settings.current()
+    return PoolSettings(min_size=s.db_pool_min, max_size=s.db_pool_max, timeout=s.db_pool_timeout)

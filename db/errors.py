@@ -6,12 +6,14 @@ field or setting at fault and never contains a secret.
 
 from __future__ import annotations
 
+from settings import SettingsError
+
 
 class DbError(Exception):
     """Base for everything this package raises on purpose."""
 
 
-class ConfigError(DbError):
+class ConfigError(DbError, SettingsError):
     """A missing or malformed setting; the message names the variable."""
 
 

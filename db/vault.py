@@ -8,10 +8,9 @@ nothing an operator can act on and must never carry a key or a token.
 
 from __future__ import annotations
 
-import os
-
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+import settings
 from db.errors import VaultError
 
 ENV = "ENCRYPTION_KEY"
@@ -40,8 +39,7 @@ class Vault:
     @classmethod
     def from_env(cls) -> Vault:
         """The vault for ENCRYPTION_KEY, or VaultError when missing or malformed."""
-        raw = os.environ.get(ENV, "")
-        return cls(raw.split(","))
+        return cls((settings.current().encryption_key or "").split(","))
 
     def __repr__(self) -> str:
         return f"Vault(keys=<{self.key_count} hidden>)"

@@ -1,89 +1,59 @@
-"""Provider settings from the environment, read when used (tests and the worker set them
-after import). A malformed value raises ConfigError naming the variable."""
+"""Provider settings, as the clients ask for them: each a view of the settings module
+(read when used, so tests and the worker may set them after import), plus the derived
+bounds of one call. A malformed value raises settings.SettingsError naming the variable."""
 
 from __future__ import annotations
 
-import os
+import settings
 
-from providers.errors import ConfigError
-
-POSTFORME_DEFAULT_URL = "https://api.postforme.dev/v1"
-LATE_DEFAULT_URL = "https://getlate.dev/api/v1"
-
-MIB = 1024 * 1024
-
-
-def _number(name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value != value or value < minimum:  # NaN or too small
-        raise ConfigError(f"{name} must be a number >= {minimum:g}, got {raw!r}")
-    return value
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _url(name: str, default: str) -> str:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must be an http(s) URL, got {raw!r}")
-    return raw.rstrip("/")
+MIB = settings.MIB
 
 
 def postforme_base_url() -> str:
-    return _url("POSTFORME_BASE_URL", POSTFORME_DEFAULT_URL)
+    return settings.current().postforme_base_url
 
 
 def late_base_url() -> str:
-    return _url("LATE_BASE_URL", LATE_DEFAULT_URL)
+    return settings.current().late_base_url
 
 
 def connect_timeout() -> float:
     """Seconds to establish a connection; nothing has been sent if this expires."""
-    return _number("SOCIALPOST_CONNECT_TIMEOUT", 5.0, minimum=0.01)
+    return settings.current().connect_timeout
 
 
 def postforme_read_timeout() -> float:
     """PostForMe answers quickly (publishing is asynchronous there)."""
-    return _number("POSTFORME_READ_TIMEOUT", 30.0, minimum=0.01)
+    return settings.current().postforme_read_timeout
 
 
 def late_read_timeout() -> float:
     """LATE's publishNow runs the whole publish inside the request: allow minutes."""
-    return _number("LATE_READ_TIMEOUT", 120.0, minimum=0.01)
+    return settings.current().late_read_timeout
 
 
 def accounts_cache_seconds() -> float:
     """How long an account list is reused; 0 disables the cache."""
-    return _number("SOCIALPOST_ACCOUNTS_CACHE_SECONDS", 60.0)
+    return settings.current().accounts_cache_seconds
 
 
 def late_cdn_wait_seconds() -> float:
     """The seed waits for LATE's CDN after an upload; tests set 0."""
-    return _number("LATE_CDN_WAIT_SECONDS", 1.0)
+    return settings.current().late_cdn_wait_seconds
 
 
 def media_max_bytes() -> int:
-    return int(_number("SOCIALPOST_MEDIA_MAX_BYTES", 100 * MIB, minimum=1))
+    return settings.current().media_max_bytes
 
 
 def media_timeout() -> float:
     """Total seconds allowed for downloading one media file."""
-    return _number("SOCIALPOST_MEDIA_TIMEOUT", 30.0, minimum=0.01)
+    return settings.current().media_timeout
 
 
 def allow_private_urls() -> bool:
     """Only for tests and local demos: media on loopback/private hosts is refused otherwise."""
-    return _flag("SOCIALPOST_ALLOW_PRIVATE_URLS")
+    return settings.current().allow_private_urls
 
 
 def request_deadline(connect: float, read: float) -> float:

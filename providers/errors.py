@@ -7,6 +7,7 @@ redacted before they are put in here, so logging an exception can never leak a k
 from __future__ import annotations
 
 from providers.outcomes import PublishOutcome
+from settings import SettingsError
 
 
 class ProviderCallError(Exception):
@@ -26,5 +27,5 @@ class MediaError(ValueError):
     Messages name the URL's host only (query strings often carry signed tokens)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """A malformed setting; the message is one line naming the environment variable."""

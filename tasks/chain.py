@@ -6,9 +6,10 @@ so a post's recorded step and its idempotency keys mean the same thing on every 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
+
+import settings
 
 ProviderName = Literal["postforme", "late"]
 Source = Literal["user", "global"]
@@ -19,7 +20,6 @@ CHAIN: tuple[tuple[Source, ProviderName], ...] = (
     ("global", "postforme"),
     ("global", "late"),
 )
-GLOBAL_ENV = {"postforme": "POSTFORME_API_KEY", "late": "LATE_API_KEY"}
 DISPLAY = {"postforme": "PostForMe", "late": "LATE"}
 
 
@@ -39,7 +39,8 @@ class Step:
 
 
 def global_keys() -> dict[str, str]:
-    return {p: os.environ[v] for p, v in GLOBAL_ENV.items() if os.environ.get(v, "").strip()}
+    """POSTFORME_API_KEY / LATE_API_KEY, where set."""
+    return settings.current().global_keys()
 
 
 def build_chain(user_keys: dict[str, str], globals_: dict[str, str] | None = None) -> list[Step]:

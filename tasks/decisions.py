@@ -6,10 +6,10 @@ No I/O here, so every row of the table is tested directly.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from enum import Enum
 
+import settings
 from providers.outcomes import OutcomeKind, PublishOutcome
 from tasks.backoff import backoff_seconds
 
@@ -41,16 +41,15 @@ class Policy:
 
     @classmethod
     def from_env(cls) -> Policy:
-        def num(name: str, default: float) -> float:
-            return float(os.environ.get(name, "") or default)
-
+        """The policy from the settings module (SOCIALPOST_MAX_*_ATTEMPTS, backoff, countdown)."""
+        s = settings.current()
         return cls(
-            max_transient_attempts=int(num("SOCIALPOST_MAX_TRANSIENT_ATTEMPTS", 4)),
-            max_rate_limited_attempts=int(num("SOCIALPOST_MAX_RATE_LIMITED_ATTEMPTS", 6)),
-            max_ambiguous_attempts=int(num("SOCIALPOST_MAX_AMBIGUOUS_ATTEMPTS", 5)),
-            backoff_base=num("SOCIALPOST_BACKOFF_BASE", 1.0),
-            backoff_cap=num("SOCIALPOST_BACKOFF_CAP", 60.0),
-            max_countdown=num("SOCIALPOST_MAX_COUNTDOWN", 300.0),
+            max_transient_attempts=s.max_transient_attempts,
+            max_rate_limited_attempts=s.max_rate_limited_attempts,
+            max_ambiguous_attempts=s.max_ambiguous_attempts,
+            backoff_base=s.backoff_base,
+            backoff_cap=s.backoff_cap,
+            max_countdown=s.max_countdown,
         )
 
 

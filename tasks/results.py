@@ -10,10 +10,10 @@ once, for the synchronous seed service.
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from typing import Any
 
+import settings
 from db import delivery as ledger
 from db import results as known
 from db.pool import connection
@@ -23,10 +23,6 @@ from tasks.chain import Step, build_chain
 
 log = logging.getLogger("socialpost.results")
 PAGE = 100  # the results endpoint's page size: one page per call
-
-
-def _setting(name: str, default: float) -> float:
-    return float(os.environ.get(name, "") or default)
 
 
 def _rows_for(
@@ -90,12 +86,13 @@ def sweep(*, dsn: str | None = None) -> int:
     """One pass over targets awaiting their platform ids; returns how many were filled."""
     from tasks.delivery import decrypt_keys, provider_for
 
+    config = settings.current()
     with connection(dsn) as conn:
         rows = known.awaiting_ids(
             conn,
-            settle_seconds=_setting("SOCIALPOST_RESULTS_SETTLE", 0.5),
-            window_seconds=_setting("SOCIALPOST_RESULTS_WINDOW", 3600),
-            limit=int(_setting("SOCIALPOST_RESULTS_BATCH", 2000)),
+            settle_seconds=config.results_settle,
+            window_seconds=config.results_window,
+            limit=config.results_batch,
         )
         rows = [r for r in rows if r["provider"] == "postforme"]
         keys = ledger.user_keys(conn, list({r["user_id"] for r in rows}))

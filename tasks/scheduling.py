@@ -8,10 +8,10 @@ at the post's time, so a post leaves on time instead of up to one beat interval 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 
+import settings
 from db import delivery as ledger
 from db.pool import connection
 
@@ -20,13 +20,9 @@ log = logging.getLogger("socialpost.scheduling")
 Send = Callable[[str, datetime | None], None]
 
 
-def _setting(name: str, default: float) -> float:
-    return float(os.environ.get(name, "") or default)
-
-
 def release_due(send: Send, *, batch_size: int = 500, max_batches: int = 40) -> int:
     """Release every post due within the horizon, in batches; returns how many."""
-    horizon = _setting("SOCIALPOST_RELEASE_HORIZON", 2.0)
+    horizon = settings.current().release_horizon
     released = 0
     for _ in range(max_batches):
         with connection() as conn:
@@ -44,7 +40,7 @@ def release_due(send: Send, *, batch_size: int = 500, max_batches: int = 40) -> 
 
 def recover_stalled(send: Send, *, limit: int = 1000) -> int:
     """Resend delivery for queued posts nobody took and publishing posts whose lease expired."""
-    grace = _setting("SOCIALPOST_STALL_SECONDS", 30.0)
+    grace = settings.current().stall_seconds
     with connection() as conn:
         stalled = ledger.take_stalled(conn, older_than_seconds=grace, limit=limit)
     for post_id in stalled:

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from db import config, migrations, pool, states
-from db.errors import ConfigError, DbError
+from db.errors import DbError
+from settings import SettingsError
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -137,7 +138,7 @@ def test_bad_settings_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, value: str, needle: str
 ) -> None:
     monkeypatch.setenv(env, value)
-    with pytest.raises(ConfigError, match=needle) as info:
+    with pytest.raises(SettingsError, match=needle) as info:
         config.database_url()
         config.pool_settings()
     assert "\n" not in str(info.value)
@@ -146,7 +147,7 @@ def test_bad_settings_name_the_variable(
 def test_pool_max_below_min_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOCIALPOST_DB_POOL_MIN", "5")
     monkeypatch.setenv("SOCIALPOST_DB_POOL_MAX", "2")
-    with pytest.raises(ConfigError, match="SOCIALPOST_DB_POOL_MAX"):
+    with pytest.raises(SettingsError, match="SOCIALPOST_DB_POOL_MAX"):
         config.pool_settings()
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from providers import (
-    ConfigError,
     LateProvider,
     OutcomeKind,
     PostForMeProvider,
@@ -21,6 +20,7 @@ from providers import (
     max_request_seconds,
 )
 from providers.http import error_message, retry_after_seconds, session_for
+from settings import SettingsError
 
 
 def test_retry_after_seconds_and_dates() -> None:
@@ -57,10 +57,10 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     custom = PostForMeProvider("k", "http://127.0.0.1:9/x", connect_timeout=1, read_timeout=3)
     assert custom.max_request_seconds == 4
     monkeypatch.setenv("LATE_READ_TIMEOUT", "fast")
-    with pytest.raises(ConfigError, match="LATE_READ_TIMEOUT"):
+    with pytest.raises(SettingsError, match="LATE_READ_TIMEOUT"):
         config.late_read_timeout()
     monkeypatch.setenv("LATE_BASE_URL", "getlate.dev")
-    with pytest.raises(ConfigError, match="LATE_BASE_URL"):
+    with pytest.raises(SettingsError, match="LATE_BASE_URL"):
         config.late_base_url()
 
 

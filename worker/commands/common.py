@@ -98,9 +98,7 @@ def _translate(exc: Exception) -> click.ClickException | None:
             return BadInput(str(exc))
         if isinstance(exc, errors.DbError):
             return click.ClickException(str(exc))
-    if "providers.errors" in mods and isinstance(exc, mods["providers.errors"].ConfigError):
-        return click.ClickException(str(exc))
-    if type(exc).__name__ == "SettingError":  # celeryconfig's, raised while it is imported
+    if "settings" in mods and isinstance(exc, mods["settings"].SettingsError):
         return click.ClickException(str(exc))
     if "psycopg" in mods:
         psycopg = mods["psycopg"]

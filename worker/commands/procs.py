@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
+import settings
 from worker.commands.common import CONTEXT, BadInput, Command, note
 
 LOGLEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False)
@@ -43,12 +44,21 @@ def run_celery(
         raise click.ClickException(f"cannot start celery ({argv[0]}): {exc.strerror}") from None
 
 
+def checked_settings() -> settings.Settings:
+    """Every setting, checked before a process starts: a malformed one is one line naming
+    the variable here, not a traceback from Celery's import of celeryconfig, nor every
+    task failing later."""
+    try:
+        return settings.check()
+    except settings.SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _known_queues() -> list[str]:
     try:
         import celeryconfig
-    except Exception as exc:  # a bad setting: celery itself will say so at start
-        note(f"warning: cannot read celeryconfig: {exc}")
-        return []
+    except settings.SettingsError as exc:  # pragma: no cover - checked_settings ran first
+        raise click.ClickException(str(exc)) from None
     return [q.name for q in celeryconfig.task_queues]
 
 
@@ -82,6 +92,7 @@ def worker(
       socialpost worker --concurrency 8
       socialpost worker -Q social.publish -c 16 -- --max-tasks-per-child 1000
     """
+    checked_settings()
     args = ["--loglevel", loglevel.upper()]
     if concurrency is not None:
         if not (concurrency == "auto" or (concurrency.isdigit() and int(concurrency) > 0)):
@@ -105,7 +116,7 @@ def worker(
 
 def state_dir() -> str:
     """Where beat keeps its schedule: SOCIALPOST_STATE_DIR, default .state/ (created)."""
-    path = os.environ.get("SOCIALPOST_STATE_DIR", "").strip() or ".state"
+    path = checked_settings().state_dir
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
@@ -128,10 +139,10 @@ def beat(loglevel: str, schedule: str | None, dry_run: bool, extra: tuple[str, .
 
     Several beats may run at once (releases never double up), but one is enough.
     """
+    config = checked_settings()
     if schedule is None:
-        schedule = os.environ.get("SOCIALPOST_BEAT_SCHEDULE", "").strip() or os.path.join(
-            state_dir(), "celerybeat-schedule"
-        )
+        state_dir()
+        schedule = config.beat_schedule_file
     else:
         parent = os.path.dirname(schedule)
         if parent:
@@ -154,7 +165,7 @@ def _check_basic_auth(value: str) -> str:
 @click.command("flower", cls=Command, context_settings=PASSTHROUGH)
 @click.option("--port", type=click.IntRange(1, 65535), help="HTTP port (default 5555).")
 @click.option("--address", metavar="HOST", help="Address to listen on (default: all).")
-@click.option("--basic-auth", "basic_auth", envvar="FLOWER_BASIC_AUTH", metavar="USER:PASS",
+@click.option("--basic-auth", "basic_auth", metavar="USER:PASS",
               help="Require HTTP basic auth (comma-separate several); or FLOWER_BASIC_AUTH.")
 @click.option("--no-auth", is_flag=True,
               help="Run without any authentication (only behind a trusted proxy).")
@@ -177,6 +188,7 @@ def flower(
     never its command line (which `ps` shows). Arguments after -- are Flower's own, in
     --name=value form.
     """
+    basic_auth = basic_auth or checked_settings().flower_basic_auth
     in_extra = any(a.startswith(("--basic-auth", "--basic_auth")) for a in extra)
     if basic_auth and no_auth:
         raise BadInput("--no-auth: conflicts with --basic-auth / FLOWER_BASIC_AUTH; pick one")

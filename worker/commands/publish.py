@@ -49,17 +49,14 @@ def producer() -> Any:
     reads outcomes from the ledger, and an unreachable result store cannot stall it for
     20 s and end in a traceback. The broker is probed first so a dead one fails at once.
     """
-    import os
-
     from celery import Celery
 
+    import settings
     from tasks.client import PublishClient
 
     app = Celery("socialpost-cli", set_as_current=False)
     app.config_from_object("celeryconfig")
-    env_broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
-    if env_broker:
-        app.conf.broker_url = env_broker
+    app.conf.broker_url = settings.current().broker_url
     app.conf.result_backend = None
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.2, timeout=5)

@@ -1,0 +1,258 @@
+"""Every environment variable social-posting reads, in one place: name, default, unit, why.
+
+Nothing else in the code reads the environment for a setting. `current()` parses the
+environment once and returns the same frozen `Settings` for as long as the variables it
+declares keep their values (tests and the demo set some after import; a changed value
+is parsed again, once). A malformed value raises `SettingsError` naming the variable
+and the rule; `socialpost worker|beat|flower|demo|api` call `check()` first, so a bad
+value stops start-up with one line instead of failing every task later.
+
+`.env.example` and the README's configuration table are checked against `VARIABLES`
+by tests/test_settings.py: this file is the one source of truth.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A malformed setting; the message starts with the variable's name."""
+
+
+def _var(env: str, default: Any, unit: str, why: str, *, minimum: float | None = 0.0,
+         secret: bool = False) -> Any:
+    """A field declared with its variable: `minimum` bounds numbers (None: unbounded)."""
+    meta = {"env": env, "unit": unit, "why": why, "minimum": minimum, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; each field's metadata names its variable and says why it exists."""
+
+    # -- stores -------------------------------------------------------------------------
+    database_url: str = _var(
+        "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/socialpost", "DSN",
+        "PostgreSQL, the source of truth for posts, targets, attempts and keys", secret=True)
+    redis_url: str = _var(
+        "REDIS_URL", "redis://127.0.0.1:6379/0", "URL",
+        "Redis: Celery's broker and result backend unless those are set apart")
+    celery_broker_url: str | None = _var(
+        "CELERY_BROKER_URL", None, "URL", "the broker, when not REDIS_URL", secret=True)
+    celery_result_backend: str | None = _var(
+        "CELERY_RESULT_BACKEND", None, "URL", "the result backend, when not REDIS_URL",
+        secret=True)
+    db_pool_min: int = _var("SOCIALPOST_DB_POOL_MIN", 1, "connections",
+                            "connections a process keeps open")
+    db_pool_max: int = _var("SOCIALPOST_DB_POOL_MAX", 4, "connections",
+                            "connections one process may open", minimum=1)
+    db_pool_timeout: float = _var("SOCIALPOST_DB_POOL_TIMEOUT", 30.0, "s",
+                                  "wait for a pooled connection before failing", minimum=0.1)
+    encryption_key: str | None = _var(
+        "ENCRYPTION_KEY", None, "Fernet keys, comma-separated",
+        "encrypts stored API keys; the first encrypts, every one decrypts (rotation)",
+        secret=True)
+
+    # -- providers ----------------------------------------------------------------------
+    postforme_api_key: str | None = _var(
+        "POSTFORME_API_KEY", None, "key", "global PostForMe key: step 3 of the chain",
+        secret=True)
+    late_api_key: str | None = _var(
+        "LATE_API_KEY", None, "key", "global LATE key: step 4 of the chain", secret=True)
+    postforme_base_url: str = _var("POSTFORME_BASE_URL", "https://api.postforme.dev/v1", "URL",
+                                   "PostForMe's API (the sandbox's in tests and the demo)")
+    late_base_url: str = _var("LATE_BASE_URL", "https://getlate.dev/api/v1", "URL",
+                              "LATE's API (the sandbox's in tests and the demo)")
+    connect_timeout: float = _var("SOCIALPOST_CONNECT_TIMEOUT", 5.0, "s",
+                                  "to connect; nothing has been sent when it expires",
+                                  minimum=0.01)
+    postforme_read_timeout: float = _var("POSTFORME_READ_TIMEOUT", 30.0, "s",
+                                         "PostForMe answers fast (it publishes later)",
+                                         minimum=0.01)
+    late_read_timeout: float = _var("LATE_READ_TIMEOUT", 120.0, "s",
+                                    "LATE's publishNow publishes inside the request",
+                                    minimum=0.01)
+    accounts_cache_seconds: float = _var("SOCIALPOST_ACCOUNTS_CACHE_SECONDS", 60.0, "s",
+                                         "how long an account list is reused; 0: never")
+    late_cdn_wait_seconds: float = _var("LATE_CDN_WAIT_SECONDS", 1.0, "s",
+                                        "wait after a LATE upload for its CDN (as the seed)")
+    media_max_bytes: int = _var("SOCIALPOST_MEDIA_MAX_BYTES", 100 * MIB, "bytes",
+                                "largest media file uploaded through upload_media", minimum=1)
+    media_timeout: float = _var("SOCIALPOST_MEDIA_TIMEOUT", 30.0, "s",
+                                "to download one media file, in total", minimum=0.01)
+    allow_private_urls: bool = _var(
+        "SOCIALPOST_ALLOW_PRIVATE_URLS", False, "0/1",
+        "development only: allow media on loopback and private addresses")
+
+    # -- delivery policy ----------------------------------------------------------------
+    max_transient_attempts: int = _var("SOCIALPOST_MAX_TRANSIENT_ATTEMPTS", 4, "attempts",
+                                       "5xx / connection failures on one step before "
+                                       "falling over", minimum=1)
+    max_rate_limited_attempts: int = _var("SOCIALPOST_MAX_RATE_LIMITED_ATTEMPTS", 6,
+                                          "attempts", "429s on one step before falling over",
+                                          minimum=1)
+    max_ambiguous_attempts: int = _var("SOCIALPOST_MAX_AMBIGUOUS_ATTEMPTS", 5, "attempts",
+                                       "lookups of a create whose answer was lost, before "
+                                       "`unconfirmed`", minimum=1)
+    backoff_base: float = _var("SOCIALPOST_BACKOFF_BASE", 1.0, "s", "first retry's backoff")
+    backoff_cap: float = _var("SOCIALPOST_BACKOFF_CAP", 60.0, "s", "longest backoff")
+    max_countdown: float = _var("SOCIALPOST_MAX_COUNTDOWN", 300.0, "s",
+                                "longest Celery countdown; longer waits go back to "
+                                "PostgreSQL as `scheduled`")
+    max_past_seconds: float = _var("SOCIALPOST_MAX_PAST_SECONDS", 300.0, "s",
+                                   "a scheduled_for this far in the past publishes now; "
+                                   "further is refused")
+
+    # -- Celery and beat ----------------------------------------------------------------
+    visibility_timeout: int = _var("SOCIALPOST_VISIBILITY_TIMEOUT", 3600, "s",
+                                   "Redis redelivers an unacked message after this",
+                                   minimum=1)
+    result_expires: int = _var("SOCIALPOST_RESULT_EXPIRES", 86400, "s",
+                               "how long acceptance results stay in Redis")
+    release_interval: float = _var("SOCIALPOST_RELEASE_INTERVAL", 1.0, "s",
+                                   "beat releases due scheduled posts this often",
+                                   minimum=0.1)
+    release_horizon: float = _var("SOCIALPOST_RELEASE_HORIZON", 2.0, "s",
+                                  "a release looks this far ahead (the message waits with "
+                                  "an ETA at the post's time)")
+    recover_interval: float = _var("SOCIALPOST_RECOVER_INTERVAL", 15.0, "s",
+                                   "beat's recovery sweep runs this often", minimum=0.1)
+    stall_seconds: float = _var("SOCIALPOST_STALL_SECONDS", 30.0, "s",
+                                "a queued post untouched this long has lost its message")
+    refresh_interval: float = _var("SOCIALPOST_REFRESH_INTERVAL", 600.0, "s",
+                                   "beat re-reads connected accounts this often", minimum=1)
+    results_interval: float = _var("SOCIALPOST_RESULTS_INTERVAL", 2.0, "s",
+                                   "beat asks PostForMe for platform ids this often",
+                                   minimum=0.1)
+    results_settle: float = _var("SOCIALPOST_RESULTS_SETTLE", 0.5, "s",
+                                 "wait this long after acceptance before asking")
+    results_window: float = _var("SOCIALPOST_RESULTS_WINDOW", 3600.0, "s",
+                                 "stop asking for a post's platform ids after this")
+    results_batch: int = _var("SOCIALPOST_RESULTS_BATCH", 2000, "targets",
+                              "targets one results sweep looks at", minimum=1)
+
+    # -- the seed's synchronous service -------------------------------------------------
+    sync_max_wait: float = _var("SOCIALPOST_SYNC_MAX_WAIT", 120.0, "s",
+                                "create_post waits this long for retries, then returns")
+    sync_results_wait: float = _var("SOCIALPOST_SYNC_RESULTS_WAIT", 10.0, "s",
+                                    "create_post waits this long for PostForMe's ids")
+
+    # -- processes ----------------------------------------------------------------------
+    state_dir: str = _var("SOCIALPOST_STATE_DIR", ".state", "path",
+                          "beat's schedule file and the demo's stores live here")
+    beat_schedule: str | None = _var("SOCIALPOST_BEAT_SCHEDULE", None, "path",
+                                     "beat's schedule file (default <state dir>/"
+                                     "celerybeat-schedule)")
+    flower_basic_auth: str | None = _var("FLOWER_BASIC_AUTH", None, "user:password",
+                                         "Flower refuses to start without it", secret=True)
+
+    def __post_init__(self) -> None:
+        if self.db_pool_max < self.db_pool_min:
+            raise SettingsError(
+                f"SOCIALPOST_DB_POOL_MAX: must be >= SOCIALPOST_DB_POOL_MIN "
+                f"({self.db_pool_min}), got {self.db_pool_max}")
+        for name in ("postforme_base_url", "late_base_url"):
+            url = getattr(self, name)
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{name.upper()}: must be an http(s) URL, got {url!r}")
+            object.__setattr__(self, name, url.rstrip("/"))
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def result_backend(self) -> str:
+        return self.celery_result_backend or self.redis_url
+
+    @property
+    def beat_schedule_file(self) -> str:
+        return self.beat_schedule or os.path.join(self.state_dir, "celerybeat-schedule")
+
+    def global_keys(self) -> dict[str, str]:
+        """provider -> the global key, for the providers that have one."""
+        keys = {"postforme": self.postforme_api_key, "late": self.late_api_key}
+        return {p: k for p, k in keys.items() if k}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One documented environment variable (for docs, checks and .env.example)."""
+
+    env: str
+    field: str
+    default: Any
+    unit: str
+    why: str
+    secret: bool
+
+
+VARIABLES: tuple[Variable, ...] = tuple(
+    Variable(f.metadata["env"], f.name, f.default, f.metadata["unit"], f.metadata["why"],
+             f.metadata["secret"])
+    for f in fields(Settings)
+)
+_BY_FIELD = {f.name: f for f in fields(Settings)}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(name: str, raw: str) -> Any:
+    f = _BY_FIELD[name]
+    env, minimum, kind = f.metadata["env"], f.metadata["minimum"], f.type
+    shown = "(hidden)" if f.metadata["secret"] else repr(raw)
+    if kind == "bool":
+        low = raw.lower()
+        if low in _TRUE | _FALSE:
+            return low in _TRUE
+        raise SettingsError(f"{env}: must be 1 or 0 (true/false, yes/no, on/off), got {shown}")
+    if kind in ("int", "float"):
+        try:
+            value: float = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            what = "a whole number" if kind == "int" else "a number"
+            raise SettingsError(f"{env}: must be {what}, got {shown}") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{env}: must be a finite number, got {shown}")
+        if minimum is not None and value < minimum:
+            raise SettingsError(f"{env}: must be >= {minimum:g}, got {shown}")
+        return value
+    return raw
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse settings from `environ` (default os.environ); blank means unset."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        raw = env.get(var.env, "").strip()
+        if raw:
+            values[var.field] = _parse(var.field, raw)
+    return Settings(**values)
+
+
+_cache: tuple[tuple[str | None, ...], Settings] | None = None
+
+
+def current() -> Settings:
+    """The settings of this process's environment, parsed once per distinct value."""
+    global _cache
+    snapshot = tuple(os.environ.get(v.env) for v in VARIABLES)
+    cached = _cache
+    if cached is not None and cached[0] == snapshot:
+        return cached[1]
+    loaded = load()
+    _cache = (snapshot, loaded)
+    return loaded
+
+
+def check() -> Settings:
+    """`current()`, for start-up: the caller turns SettingsError into one line and exit 2."""
+    return current()
