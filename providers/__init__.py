@@ -1,6 +1,7 @@
 """Everything that talks to PostForMe and LATE. No Celery, no database."""
 
-from providers.base import HttpProvider, SocialPostingProvider, clear_accounts_cache
+from providers.accounts import clear_accounts_cache
+from providers.base import HttpProvider, SocialPostingProvider
 from providers.config import max_request_seconds, max_upload_seconds
 from providers.errors import ConfigError, MediaError, ProviderCallError
 from providers.late import LateProvider

@@ -10,8 +10,8 @@ from db.errors import VaultError
 from db.pool import connection
 from providers.errors import ProviderCallError
 from providers.outcomes import OutcomeKind
-from tasks.chain import Step
-from tasks.delivery import provider_for, vault
+from providers.protocols import AccountLister
+from tasks.delivery import client_for, vault
 
 log = logging.getLogger("socialpost.accounts")
 
@@ -32,7 +32,7 @@ def refresh_all(user_id: str | None = None, *, dsn: str | None = None) -> dict[s
             continue
         if cred is None:
             continue
-        client = provider_for(Step(0, "user", info.provider, cred.api_key))  # type: ignore[arg-type]
+        client: AccountLister = client_for(info.provider, cred.api_key)
         try:
             client.invalidate_accounts()
             accounts = client.accounts()

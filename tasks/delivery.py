@@ -16,6 +16,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal, overload
 
 from db import delivery as ledger
 from db.errors import VaultError
@@ -56,16 +57,25 @@ def vault() -> Vault:
     return _vault
 
 
-def provider_for(step: Step) -> HttpProvider:
+@overload
+def client_for(provider: Literal["postforme"], api_key: str) -> PostForMeProvider: ...
+@overload
+def client_for(provider: str, api_key: str) -> HttpProvider: ...
+def client_for(provider: str, api_key: str) -> HttpProvider:
     """One client per (provider, key) per process, so connections and account lists are reused."""
-    digest = hashlib.sha256(step.api_key.encode()).hexdigest()
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
     with _providers_lock:
-        client = _providers.get((step.provider, digest))
+        client = _providers.get((provider, digest))
         if client is None:
-            cls = PostForMeProvider if step.provider == "postforme" else LateProvider
-            client = cls(step.api_key)
-            _providers[(step.provider, digest)] = client
+            cls = PostForMeProvider if provider == "postforme" else LateProvider
+            client = cls(api_key)
+            _providers[(provider, digest)] = client
         return client
+
+
+def provider_for(step: Step) -> HttpProvider:
+    """The process's client for a chain step (see client_for)."""
+    return client_for(step.provider, step.api_key)
 
 
 def lease_seconds(step_provider: str | None = None) -> float:

@@ -19,6 +19,7 @@ from db import results as known
 from db.pool import connection
 from providers.errors import ProviderCallError
 from providers.outcomes import TargetResult
+from providers.protocols import ResultsFetcher
 from tasks.chain import Step, build_chain
 
 log = logging.getLogger("socialpost.results")
@@ -84,7 +85,7 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
 
 def sweep(*, dsn: str | None = None) -> int:
     """One pass over targets awaiting their platform ids; returns how many were filled."""
-    from tasks.delivery import decrypt_keys, provider_for
+    from tasks.delivery import client_for, decrypt_keys
 
     config = settings.current()
     with connection(dsn) as conn:
@@ -106,14 +107,14 @@ def sweep(*, dsn: str | None = None) -> int:
         step = _step_for(chain, "postforme", source)
         if step is None:
             continue
-        client = provider_for(step)
+        client: ResultsFetcher = client_for("postforme", step.api_key)
         for start in range(0, len(targets), PAGE):
             page = targets[start : start + PAGE]
             by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for t in page:
                 by_post[t["provider_post_id"]].append(t)
             try:
-                results = client.fetch_results_many(list(by_post))  # type: ignore[attr-defined]
+                results = client.fetch_results_many(list(by_post))
             except ProviderCallError as exc:
                 log.info("results sweep: %s", exc.outcome.error)
                 continue

@@ -4,13 +4,14 @@ platform rules that decide per-target success."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from providers.sandbox.faults import Decision, Faults, FaultSpec
 from providers.sandbox.media import VIDEO_EXTENSIONS, MediaStore
-from providers.sandbox.state import KeyEntry, KeyRegistry, Recorder
+from providers.sandbox.state import Account, KeyEntry, KeyRegistry, Recorder
 from providers.sandbox.wire import Request, Response
 
 MEDIA_PREFIX = "/_sandbox/media/"
@@ -141,7 +142,72 @@ class ProviderApi:
         resp.create_request = True
         return resp
 
-    def visible(self, key: KeyEntry, spec: FaultSpec) -> list[Any]:
-        """The key's accounts minus the platforms a fault hides."""
-        hidden = spec.missing_platforms
-        return [a for p, a in key.accounts.items() if p not in hidden]
+
+def visible(key: KeyEntry, spec: FaultSpec) -> list[Account]:
+    """The key's accounts minus the platforms a fault hides."""
+    hidden = spec.missing_platforms
+    return [a for p, a in key.accounts.items() if p not in hidden]
+
+
+class StoredPost(Protocol):
+    key: str  # the API key that created it
+    status: str
+
+    def due(self, now: float) -> bool:
+        """Scheduled, and its time has come."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+P = TypeVar("P", bound=StoredPost)
+
+
+class PostStore(Generic[P]):
+    """One fake provider's posts, by id and by API key, under one lock. A scheduled post
+    is published when someone looks at it after its time."""
+
+    name = ""  # the provider, as the recorder names it
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._posts: dict[str, P] = {}
+        self._by_key: dict[str, list[str]] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._posts.clear()
+            self._by_key.clear()
+            self._clear_indexes()
+
+    def _clear_indexes(self) -> None:
+        """Hook: forget the provider's own lookups (called under the lock)."""
+
+    def _publish(self, post: P, spec: FaultSpec) -> None:
+        raise NotImplementedError
+
+    def _settle(self, post: P, spec: FaultSpec) -> None:
+        if post.due(time.time()):
+            self._publish(post, spec)
+
+    def _owned(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> P | None:
+        """The post if `key` created it, settled (under the lock)."""
+        post = self._posts.get(post_id)
+        if post is None or post.key != key.key:
+            return None
+        self._settle(post, spec)
+        return post
+
+    def _newest_first(self, post_ids: list[str], spec: FaultSpec) -> list[P]:
+        """The posts `post_ids` (oldest first) names, newest first, settled (under the lock)."""
+        posts = [self._posts[pid] for pid in reversed(post_ids)]
+        for post in posts:
+            self._settle(post, spec)
+        return posts
+
+    def _json_of(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> dict[str, Any] | None:
+        """The post as its provider shows it, if `key` created it; None otherwise."""
+        with self._lock:
+            post = self._owned(key, post_id, spec)
+            return None if post is None else post.to_json()

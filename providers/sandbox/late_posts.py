@@ -1,0 +1,370 @@
+"""The posts of the fake LATE: create (publishNow publishes in-request, scheduledFor
+schedules, neither makes a draft), x-request-id replays, the duplicate-content 409,
+get, delete, retry and list."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from providers.sandbox.common import (
+    Context,
+    PostStore,
+    new_token,
+    platform_post_id,
+    platform_post_url,
+    target_error,
+    visible,
+)
+from providers.sandbox.faults import FaultSpec, canonical_platform
+from providers.sandbox.late_wire import error
+from providers.sandbox.media import VIDEO_EXTENSIONS
+from providers.sandbox.state import Account, KeyEntry
+from providers.sandbox.wire import Request, Response, iso, json_response
+
+REQUEST_ID_TTL = 300.0
+MAX_LIMIT = 100
+
+
+@dataclass
+class Post:
+    id: str
+    key: str
+    content: str
+    targets: list[dict[str, Any]]
+    accounts: list[Account]
+    media_items: list[dict[str, Any]]
+    scheduled_for: float | None
+    timezone: str
+    status: str  # draft | scheduled | publishing | published | failed | partial | cancelled
+    created_at: float
+    updated_at: float
+    published_at: float | None = None
+    request_id: str | None = None
+
+    def due(self, now: float) -> bool:
+        when = self.scheduled_for
+        return self.status == "scheduled" and when is not None and when <= now
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "content": self.content,
+            "status": self.status,
+            "platforms": [dict(t) for t in self.targets],
+            "mediaItems": self.media_items,
+            "scheduledFor": None if self.scheduled_for is None else iso(self.scheduled_for),
+            "timezone": self.timezone,
+            "publishedAt": None if self.published_at is None else iso(self.published_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+
+
+def _when(value: Any, timezone: str) -> float:
+    """scheduledFor as a Unix time: naive values are read in `timezone`."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("scheduledFor must be an ISO 8601 date-time string")
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        zone = UTC if timezone.upper() == "UTC" else ZoneInfo(timezone)
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.timestamp()
+
+
+def _overall(targets: list[dict[str, Any]]) -> str:
+    published = sum(1 for t in targets if t["status"] == "published")
+    if published == len(targets):
+        return "published"
+    return "failed" if published == 0 else "partial"
+
+
+class LatePosts(PostStore[Post]):
+    """LATE's posts, with its x-request-id and duplicate-content indexes."""
+
+    name = "late"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._by_request_id: dict[tuple[str, str], tuple[str, float]] = {}
+        self._by_content: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def _clear_indexes(self) -> None:
+        self._by_request_id.clear()
+        self._by_content.clear()
+
+    def created_targets(self) -> list[tuple[str | None, str]]:
+        """(x-request-id, platform) of every post held, one per target account."""
+        with self._lock:
+            return [(p.request_id, a.platform) for p in self._posts.values() for a in p.accounts]
+
+    def create(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
+        request_id = req.headers.get("x-request-id") or None
+        now = time.time()
+        if request_id:
+            with self._lock:
+                replay = self._replay(key, request_id, now)
+            if replay is not None:
+                return replay
+
+        body_in = req.json_object()
+        parsed = self._validate(body_in, key, spec)
+        if isinstance(parsed, Response):
+            return parsed
+        content, accounts, media_items, scheduled_for, timezone = parsed
+        publish_now = body_in.get("publishNow") is True
+        if publish_now:
+            status = "publishing"
+        elif scheduled_for is not None:
+            status = "scheduled"
+        else:
+            status = "draft"
+        post = Post(
+            id=new_token(12),
+            key=key.key,
+            content=content,
+            targets=[
+                {
+                    "platform": a.platform,
+                    "accountId": a.id,
+                    "profileId": a.profile_id,
+                    "status": "pending",
+                    "platformPostId": None,
+                    "platformPostUrl": None,
+                    "errorMessage": None,
+                    "publishedAt": None,
+                }
+                for a in accounts
+            ],
+            accounts=accounts,
+            media_items=media_items,
+            scheduled_for=scheduled_for,
+            timezone=timezone,
+            status=status,
+            created_at=now,
+            updated_at=now,
+            request_id=request_id,
+        )
+        with self._lock:
+            replay = self._replay(key, request_id, now) if request_id else None
+            if replay is not None:  # a concurrent twin won the race
+                return replay
+            conflict = self._duplicate(post, now) if status != "draft" else None
+            if conflict is not None:
+                account, existing = conflict
+                return error(
+                    409,
+                    "This content was already posted to this account recently",
+                    details={
+                        "accountId": account.id,
+                        "platform": account.platform,
+                        "existingPostId": existing,
+                    },
+                )
+            if publish_now:
+                self._publish(post, spec)
+            self._posts[post.id] = post
+            self._by_key.setdefault(key.key, []).append(post.id)
+            if request_id:
+                self._by_request_id[(key.key, request_id)] = (post.id, now)
+            if status != "draft":
+                self._index_content(post, now)
+            body = post.to_json()
+        self.ctx.recorder.created(self.name, request_id)
+        message = {
+            "draft": "Post saved as draft",
+            "scheduled": "Post scheduled successfully",
+        }.get(post.status, "Post created successfully")
+        resp = json_response(201, {"message": message, "post": body})
+        resp.log = {"post_id": post.id}
+        return resp
+
+    def _replay(self, key: KeyEntry, request_id: str, now: float) -> Response | None:
+        """The answer to a repeated x-request-id (under lock), or None."""
+        hit = self._by_request_id.get((key.key, request_id))
+        if hit is None or now - hit[1] > REQUEST_ID_TTL:
+            return None
+        post = self._posts.get(hit[0])
+        if post is None:
+            return None
+        resp = json_response(
+            200, {"message": "Post already exists for this request id", "post": post.to_json()}
+        )
+        resp.log = {"post_id": post.id, "replayed": True}
+        return resp
+
+    def _validate(
+        self, body: dict[str, Any], key: KeyEntry, spec: FaultSpec
+    ) -> Response | tuple[str, list[Account], list[dict[str, Any]], float | None, str]:
+        content = body.get("content", "")
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            return error(400, "content must be a string", param="content")
+        raw_media = body.get("mediaItems") or []
+        if not isinstance(raw_media, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("url"), str) and m["url"] for m in raw_media
+        ):
+            return error(400, "mediaItems must be an array of {url, type}", param="mediaItems")
+        if not content.strip() and not raw_media:
+            return error(400, "content is required when there is no media", param="content")
+        media_items = [
+            {
+                "url": m["url"],
+                "type": m.get("type") or ("video" if _looks_video(m["url"]) else "image"),
+            }
+            for m in raw_media
+        ]
+        raw_targets = body.get("platforms")
+        if not isinstance(raw_targets, list) or not raw_targets:
+            return error(400, "platforms must be a non-empty array", param="platforms")
+        visible_ids = {a.id: a for a in visible(key, spec)}
+        accounts: list[Account] = []
+        for target in raw_targets:
+            if not isinstance(target, dict):
+                return error(400, "each platform must be {platform, accountId}", param="platforms")
+            try:
+                platform = canonical_platform(str(target.get("platform") or ""))
+            except ValueError as exc:
+                return error(400, str(exc), param="platforms")
+            account = visible_ids.get(str(target.get("accountId") or ""))
+            if account is None or account.platform != platform:
+                return error(
+                    400,
+                    f"Account {target.get('accountId')} not found for {platform}",
+                    param="platforms",
+                    platform=platform,
+                )
+            if account not in accounts:
+                accounts.append(account)
+        timezone = body.get("timezone") or "UTC"
+        if not isinstance(timezone, str):
+            return error(400, "timezone must be an IANA zone name", param="timezone")
+        scheduled_for: float | None = None
+        if body.get("scheduledFor") is not None:
+            try:
+                scheduled_for = _when(body["scheduledFor"], timezone)
+            except (ValueError, ZoneInfoNotFoundError) as exc:
+                return error(400, f"invalid scheduledFor/timezone: {exc}", param="scheduledFor")
+        return content, accounts, media_items, scheduled_for, timezone
+
+    def _duplicate(self, post: Post, now: float) -> tuple[Account, str] | None:
+        """(account, existing post id) of the first target already holding this content."""
+        if not post.content.strip():
+            return None
+        window = self.ctx.duplicate_window_seconds
+        for account in post.accounts:
+            hit = self._by_content.get((account.id, post.content))
+            if hit is None or now - hit[1] > window:
+                continue
+            existing = self._posts.get(hit[0])
+            if existing is None:
+                continue
+            if any(
+                t["accountId"] == account.id and t["status"] != "failed" for t in existing.targets
+            ):
+                return account, existing.id
+        return None
+
+    def _index_content(self, post: Post, now: float) -> None:
+        if post.content.strip():
+            for target in post.targets:
+                if target["status"] != "failed":
+                    self._by_content[(target["accountId"], post.content)] = (post.id, now)
+
+    def _publish(self, post: Post, spec: FaultSpec, only_failed: bool = False) -> None:
+        """Publish (or re-publish failed) targets now, as publishNow does in-request."""
+        media = [(m["url"], m.get("type")) for m in post.media_items]
+        now = time.time()
+        by_id = {a.id: a for a in post.accounts}
+        for target in post.targets:
+            if only_failed and target["status"] != "failed":
+                continue
+            account = by_id[target["accountId"]]
+            problem = target_error(account.platform, media, self.ctx, spec)
+            if problem:
+                target.update(
+                    status="failed", errorMessage=problem, platformPostId=None, platformPostUrl=None
+                )
+            else:
+                ppid = platform_post_id()
+                target.update(
+                    status="published",
+                    errorMessage=None,
+                    platformPostId=ppid,
+                    platformPostUrl=platform_post_url(account.platform, account.username, ppid),
+                    publishedAt=iso(now),
+                )
+        post.status = _overall(post.targets)
+        post.updated_at = now
+        if post.status != "failed":
+            post.published_at = now
+
+    def get(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> Response:
+        body = self._json_of(key, post_id, spec)
+        if body is None:
+            return error(404, "Post not found")
+        return json_response(200, {"post": body})
+
+    def delete(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> Response:
+        with self._lock:
+            post = self._owned(key, post_id, spec)
+            if post is None:
+                return error(404, "Post not found")
+            if post.status not in ("draft", "scheduled"):
+                return error(400, f"Cannot delete a post with status {post.status}")
+            del self._posts[post_id]
+            self._by_key[key.key].remove(post_id)
+        return json_response(200, {"message": "Post deleted successfully"})
+
+    def retry(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> Response:
+        with self._lock:
+            post = self._owned(key, post_id, spec)
+            if post is None:
+                return error(404, "Post not found")
+            if not any(t["status"] == "failed" for t in post.targets):
+                return error(400, "Post has no failed platforms to retry")
+            self._publish(post, spec, only_failed=True)
+            self._index_content(post, time.time())
+            body = post.to_json()
+        return json_response(200, {"message": "Retry completed", "post": body})
+
+    def list_posts(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
+        try:
+            page = int(req.arg("page") or 1)
+            limit = int(req.arg("limit") or 10)
+        except ValueError:
+            return error(400, "page and limit must be integers")
+        if page < 1 or not 1 <= limit <= MAX_LIMIT:
+            return error(400, f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
+        status = req.arg("status")
+        platform = req.arg("platform")
+        wanted_platform = canonical_platform(platform) if platform else None
+        with self._lock:
+            posts = self._newest_first(self._by_key.get(key.key, []), spec)
+            if status:
+                posts = [p for p in posts if p.status == status]
+            if wanted_platform:
+                posts = [
+                    p for p in posts if any(t["platform"] == wanted_platform for t in p.targets)
+                ]
+            total = len(posts)
+            data = [p.to_json() for p in posts[(page - 1) * limit : page * limit]]
+        pagination = {
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "pages": math.ceil(total / limit),
+        }
+        return json_response(200, {"posts": data, "pagination": pagination})
+
+
+def _looks_video(url: str) -> bool:
+    return url.split("?", 1)[0].lower().endswith(VIDEO_EXTENSIONS)
