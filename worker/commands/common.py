@@ -149,16 +149,21 @@ def split_list(values: Iterable[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def platforms_option(values: Iterable[str], required: bool = True) -> list[str]:
-    """Canonical platform names; unknown ones are bad input naming the option."""
+def platforms_option(values: Iterable[str], strict: bool = True) -> list[str]:
+    """Canonical platform names ("x" -> twitter, no repeats) from repeatable -p options.
+
+    strict: none, or an unknown name, is bad input naming the option. Otherwise the
+    names go back as given, for the client to refuse along with every other bad field."""
     from providers.platforms import normalize_platforms
 
     names = split_list(values)
-    if not names and required:
+    if not names and strict:
         raise BadInput("--platform: name at least one platform (repeat -p or use a comma list)")
     try:
         return normalize_platforms(names)
     except ValueError as exc:
+        if not strict:
+            return names
         raise BadInput(f"--platform: {exc}") from None
 
 
