@@ -2,7 +2,11 @@
 
 Safe to run from several processes at once: the database is created if missing
 (a concurrent creator's "already exists" is fine), then each process takes the
-same pg_advisory_lock, so the second one waits and finds nothing left to do.
+same advisory lock, so the second one waits and finds nothing left to do.
+
+Both waits are bounded (tenacity): for a PostgreSQL that is still starting when
+asked to (`connect_wait`), and for the lock (`lock_wait`), so a migrate stuck
+holding it ends the others with an error naming it instead of a silent hang.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from db import config
 from db.errors import DbError
@@ -23,6 +35,10 @@ from db.errors import DbError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 LOCK_KEY = 0x5C1A1_7057  # arbitrary, fixed: "social post" migrations
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+LOCK_WAIT_SECONDS = 600.0  # longer than any migration here takes; then something is stuck
+# Polling intervals of both waits: quick at first, then about every second, jittered so
+# the migrates of containers started together do not poll in step.
+_WAIT = wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,75 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _not_up_yet(exc: BaseException) -> bool:
+    """No server answered, or it answered that it is still starting: worth waiting for.
+    A running server's refusal (no such role, bad password) is final."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    text = str(exc)
+    return "FATAL:" not in text or "starting up" in text
+
+
+def _server(url: str) -> str:
+    params = conninfo_to_dict(url)
+    return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+
+
+def wait_until_up(dsn: str | None = None, timeout: float = 0) -> None:
+    """Return once PostgreSQL accepts connections, trying for at most `timeout` seconds
+    (0: once); DbError naming the server and the last error when it does not. A missing
+    database counts as up: ensure_database creates it."""
+    url = config.database_url(dsn)
+
+    def probe() -> None:
+        try:
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.OperationalError as exc:
+            if "does not exist" not in str(exc):
+                raise
+
+    retrying = Retrying(
+        stop=stop_after_delay(timeout), wait=_WAIT, retry=retry_if_exception(_not_up_yet),
+        reraise=True,
+    )
+    try:
+        retrying(probe)
+    except psycopg.OperationalError as exc:
+        if timeout > 0 and _not_up_yet(exc):
+            raise DbError(
+                f"gave up after {timeout:g} s waiting for PostgreSQL at {_server(url)}: "
+                f"{_first_line(exc)}"
+            ) from None
+        raise DbError(f"cannot connect to DATABASE_URL: {_first_line(exc)}") from None
+
+
+def _lock(conn: psycopg.Connection[tuple[object, ...]], timeout: float) -> None:
+    """Take the migration lock, trying for at most `timeout` seconds; DbError naming the
+    backend that holds it when that runs out."""
+
+    def attempt() -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        return bool(row and row[0])
+
+    retrying = Retrying(
+        stop=stop_after_delay(timeout), wait=_WAIT, retry=retry_if_result(lambda got: not got),
+        retry_error_callback=lambda state: False,
+    )
+    if retrying(attempt):
+        return
+    holder = conn.execute(
+        """SELECT string_agg(pid::text, ', ') FROM pg_locks
+           WHERE locktype = 'advisory' AND granted AND objsubid = 1
+             AND classid = %s::oid AND objid = %s::oid""",
+        (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
+    ).fetchone()
+    by = f"PostgreSQL backend pid {holder[0]}" if holder and holder[0] else "another session"
+    raise DbError(
+        f"gave up after {timeout:g} s waiting for the migration lock, held by {by} "
+        "(another `socialpost migrate` still running?)"
+    )
+
+
 def ensure_database(dsn: str | None = None) -> bool:
     """Create the database named in `dsn` when it does not exist; True if we created it."""
     url = config.database_url(dsn)
@@ -95,14 +180,21 @@ def applied(dsn: str | None = None) -> list[str]:
         return [str(r[0]) for r in rows]
 
 
-def apply(dsn: str | None = None) -> list[str]:
-    """Create the database if needed and apply pending migrations; return what was applied."""
+def apply(
+    dsn: str | None = None, *, connect_wait: float = 0, lock_wait: float = LOCK_WAIT_SECONDS
+) -> list[str]:
+    """Create the database if needed and apply pending migrations; return what was applied.
+
+    `connect_wait`: seconds to wait for PostgreSQL to come up (0: fail at once).
+    `lock_wait`: seconds to wait for a concurrent migrate to finish."""
     url = config.database_url(dsn)
+    if connect_wait > 0:
+        wait_until_up(url, connect_wait)
     ensure_database(url)
     todo = available()
     done: list[str] = []
     with _connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        _lock(conn, lock_wait)
         try:
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -16,7 +16,13 @@ from typing import Any
 from celery import Celery
 
 from providers.platforms import normalize_platforms
-from tasks.validation import InvalidRequest, check_publish_input, parse_uuid
+from tasks.validation import (
+    MAX_PAST,
+    PUBLISH_NOW,
+    InvalidRequest,
+    check_publish_input,
+    parse_uuid,
+)
 
 # Ids for campaign batches derive from (campaign, batch, platforms): re-running
 # enqueue_campaign is harmless, it finds the posts it already made.
@@ -138,7 +144,8 @@ class PublishClient:
         """Send every batch of the campaign's calendar, each at its own time.
 
         Returns one row per batch: {batch_number, post_id, scheduled_for, sent}. Batches
-        whose time is long past are skipped (`sent` False) unless skip_past is False."""
+        whose time passed more than MAX_PAST (SOCIALPOST_MAX_PAST_SECONDS) ago are skipped
+        (`sent` False) unless skip_past is False: then they publish now."""
         from db import campaigns
         from db.pool import connection
 
@@ -161,15 +168,19 @@ class PublishClient:
         for batch in batches:
             post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}"))
             when = batch.scheduled_for
-            late = when is not None and (now - when).total_seconds() > 300
+            due = when is not None and when <= now
+            late = when is not None and now - when > MAX_PAST
             sent = not (late and skip_past)
             if sent:
+                # A batch whose time has come is sent as "now": with None the worker would
+                # put its calendar time back, refused once that is more than MAX_PAST ago
+                # (a late batch included on purpose, or one held up in the queue).
                 self.enqueue_batch(
                     str(campaign["user_id"]),
                     str(cid),
                     batch.batch_number,
                     platforms,
-                    scheduled_for=when if not late else None,
+                    scheduled_for=PUBLISH_NOW if due else when,
                     post_id=post_id,
                 )
             rows.append(

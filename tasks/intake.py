@@ -200,6 +200,7 @@ def accept_batch(
         return _record_refusal(raw, post_id, "campaign_id: belongs to another user", dsn)
     media = raw.get("media_urls")
     when: object = raw.get("scheduled_for")
+    # None: the calendar's time. PUBLISH_NOW (""): now, whatever the calendar says.
     if when is None and batch.scheduled_for is not None:
         when = batch.scheduled_for
     request = {

@@ -20,6 +20,9 @@ MAX_CONTENT_CHARS = 100_000  # well above every platform's limit; refuses abuse 
 MAX_MEDIA_ITEMS = 35  # TikTok photo posts are the largest legal set
 MAX_PAST = timedelta(seconds=float(os.environ.get("SOCIALPOST_MAX_PAST_SECONDS", "300")))
 MAX_FUTURE = timedelta(days=365)
+# scheduled_for meaning "now" where None means a default time: a publish_batch message
+# with None takes the batch's calendar time, with PUBLISH_NOW it publishes at once.
+PUBLISH_NOW = ""
 
 
 class InvalidRequest(ValueError):

@@ -394,6 +394,18 @@ def test_database_unreachable_is_one_line(env: dict[str, str], tmp_path: Path) -
         assert "Connection refused" in lines[0]
 
 
+def test_migrate_waits_for_the_database_then_gives_up_in_one_line(env: dict[str, str]) -> None:
+    port = closed_port()
+    start = time.monotonic()
+    result = run("migrate", "--wait", "1",
+                 "--database-url", f"postgresql://postgres@127.0.0.1:{port}/x")
+    assert result.exit_code == 1
+    assert 1 <= time.monotonic() - start < 5
+    line = one_error_line(result)
+    assert line.startswith(f"Error: gave up after 1 s waiting for PostgreSQL at 127.0.0.1:{port}")
+    assert run("migrate", "--wait", "5").stdout.strip() == "up to date"
+
+
 def test_broker_unreachable_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     env = {**env, "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
     result = sp(["post", "--user", new_user(), "-p", "twitter", "hi"], env, tmp_path)

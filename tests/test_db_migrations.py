@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from db import config, migrations, pool, states
 from db.errors import DbError
@@ -189,3 +194,104 @@ def test_pool_is_rebuilt_after_fork(database_url: str) -> None:
     assert os.read(read, 1) == b"1"
     with pool.transaction(database_url) as conn:  # the parent's pool still works
         assert conn.execute("SELECT 1 AS x").fetchone() == {"x": 1}
+
+
+# -- bounded waits: the migration lock, a PostgreSQL still starting --------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _dsn_on(port: int, database_url: str) -> str:
+    return make_conninfo(database_url, host="127.0.0.1", port=str(port))
+
+
+def test_migrate_gives_up_waiting_for_the_lock_and_names_its_holder(database_url: str) -> None:
+    """A migrate stuck holding the lock used to leave every other one waiting forever."""
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        pid = holder.info.backend_pid
+        start = time.monotonic()
+        with pytest.raises(DbError) as info:
+            migrations.apply(database_url, lock_wait=0.5)
+        waited = time.monotonic() - start
+    assert 0.5 <= waited < 5, waited
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("gave up after 0.5 s waiting for the migration lock")
+    assert f"pid {pid}" in message
+
+
+def test_migrate_waits_for_the_lock_and_then_finds_nothing_to_do(database_url: str) -> None:
+    holder = psycopg.connect(database_url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+    release = threading.Timer(0.6, holder.close)  # the session's end frees its lock
+    release.start()
+    try:
+        start = time.monotonic()
+        assert migrations.apply(database_url, lock_wait=30) == []
+        assert time.monotonic() - start >= 0.5
+    finally:
+        release.join()
+
+
+def test_wait_until_up_gives_up_after_its_bound_naming_the_server(database_url: str) -> None:
+    port = _free_port()  # nothing listens there
+    start = time.monotonic()
+    with pytest.raises(DbError) as info:
+        migrations.apply(_dsn_on(port, database_url), connect_wait=1)
+    waited = time.monotonic() - start
+    assert 1 <= waited < 5, waited
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"gave up after 1 s waiting for PostgreSQL at 127.0.0.1:{port}: ")
+    assert "Connection refused" in message
+
+
+def test_wait_until_up_refused_by_a_running_server_fails_at_once(database_url: str) -> None:
+    """A server that answers 'no such role' will not change its mind: no waiting."""
+    dsn = make_conninfo(database_url, user=f"nobody_{uuid.uuid4().hex[:8]}")
+    start = time.monotonic()
+    with pytest.raises(DbError, match="^cannot connect to DATABASE_URL: .*does not exist"):
+        migrations.apply(dsn, connect_wait=30)
+    assert time.monotonic() - start < 5
+
+
+def test_wait_until_up_waits_for_a_server_that_comes_up(database_url: str) -> None:
+    """PostgreSQL starts listening (here: a forwarder to it opens its port) 0.8 s late."""
+    port = _free_port()
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def forward() -> None:
+        time.sleep(0.8)
+        with socket.create_server(("127.0.0.1", port)) as server:
+            server.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", 5432))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        migrations.wait_until_up(_dsn_on(port, database_url), timeout=20)
+        assert time.monotonic() - start >= 0.7
+    finally:
+        stop.set()
+        thread.join(timeout=5)

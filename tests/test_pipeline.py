@@ -301,6 +301,45 @@ def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
     assert len(creates) == 50 and set(creates.values()) == {1}
 
 
+def test_campaign_publish_include_past_posts_a_late_batch_now(
+    stack: Stack, sandbox: Any
+) -> None:
+    """`socialpost campaign publish --include-past` (enqueue_campaign(skip_past=False))
+    with a batch an hour late: it publishes now, instead of being refused by the worker
+    for the calendar time it put back."""
+    from db import campaigns
+    from tasks.client import CAMPAIGN_NAMESPACE
+
+    user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
+    sandbox.register_key("postforme", key, ["twitter"])
+    _save_key(user, "postforme", key)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    with _conn() as conn:
+        cid = campaigns.create_campaign(conn, user, "late", {"batches": [
+            {"caption": "an hour late", "scheduled_for": an_hour_ago.isoformat()}]})
+    post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:1:twitter"))
+
+    def publish(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "worker.cli", "campaign", "publish", str(cid),
+             "-p", "twitter", "--no-wait", *flags],
+            capture_output=True, text=True, timeout=60, env=stack.env,
+        )
+
+    skipped = publish()  # by default a late batch is left alone
+    assert skipped.returncode == 0, skipped.stderr
+    assert "skipped 1 past batch" in skipped.stderr
+    included = publish("--include-past")
+    assert included.returncode == 0, included.stderr
+    assert post_id in included.stdout
+
+    post = _wait_final(post_id)
+    assert post["status"] == "posted", post
+    assert post["content"] == "an hour late" and post["batch_number"] == 1
+    assert post["attempts"][0]["created_at"] > an_hour_ago + timedelta(minutes=59)
+    assert sandbox.stats()["postforme"]["by_external_id"] == {f"{post_id}-s0": 1}
+
+
 def test_refresh_connected_platforms_marks_a_refused_key_invalid_and_goes_on(
     stack: Stack, sandbox: Any
 ) -> None:

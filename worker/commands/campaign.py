@@ -149,7 +149,8 @@ def _posts_table(made: list[dict[str, Any]]) -> str:
 @click.option("-p", "--platform", "platforms", multiple=True, required=True,
               metavar="NAME[,NAME]", help="Target platform; repeat or comma-separate.")
 @click.option("--include-past", is_flag=True,
-              help="Also send batches whose time passed more than 5 minutes ago (now).")
+              help="Also send batches whose time passed more than "
+                   "SOCIALPOST_MAX_PAST_SECONDS (300 s) ago; they publish now.")
 @click.option("--no-wait", is_flag=True,
               help="Return once enqueued, listing the post ids, instead of following them.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=0, show_default=True,

@@ -44,8 +44,9 @@ def _one_line(exc: click.UsageError) -> OneLineUsage:
     return OneLineUsage(exc.format_message(), exc.ctx)
 
 
-class Command(click.Command):
-    """A click command whose usage errors are one line."""
+class _OneLineUsageErrors(click.Command):
+    """Usage errors raised while parsing or invoking, shown as one line. Mixed into
+    Command and Group (a click.Group is a click.Command: one method resolution order)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -60,22 +61,14 @@ class Command(click.Command):
             raise _one_line(exc) from None
 
 
-class Group(click.Group):
+class Command(_OneLineUsageErrors):
+    """A click command whose usage errors are one line."""
+
+
+class Group(_OneLineUsageErrors, click.Group):
     """A click group whose usage errors (and its subcommands') are one line."""
 
     command_class = Command
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise _one_line(exc) from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _one_line(exc) from None
 
 
 def first_line(exc: BaseException) -> str:
@@ -154,16 +147,21 @@ def split_list(values: Iterable[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def platforms_option(values: Iterable[str], required: bool = True) -> list[str]:
-    """Canonical platform names; unknown ones are bad input naming the option."""
+def platforms_option(values: Iterable[str], strict: bool = True) -> list[str]:
+    """Canonical platform names ("x" -> twitter, no repeats) from repeatable -p options.
+
+    strict: none, or an unknown name, is bad input naming the option. Otherwise the
+    names go back as given, for the client to refuse along with every other bad field."""
     from providers.platforms import normalize_platforms
 
     names = split_list(values)
-    if not names and required:
+    if not names and strict:
         raise BadInput("--platform: name at least one platform (repeat -p or use a comma list)")
     try:
         return normalize_platforms(names)
     except ValueError as exc:
+        if not strict:
+            return names
         raise BadInput(f"--platform: {exc}") from None
 
 

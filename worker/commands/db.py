@@ -35,12 +35,20 @@ def _one_line_errors() -> Iterator[None]:
 @click.command()
 @click.option("--database-url", envvar="DATABASE_URL", default=None,
               help="Defaults to $DATABASE_URL.")
-def migrate(database_url: str | None) -> None:
+@click.option("--wait", "connect_wait", type=click.FloatRange(min=0), default=0,
+              show_default=True, metavar="SECONDS",
+              help="Wait this long for PostgreSQL to come up (0: fail at once).")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Wait this long for a concurrent migrate to finish (default 600).")
+def migrate(database_url: str | None, connect_wait: float, lock_wait: float | None) -> None:
     """Create the database if needed and apply pending migrations."""
     with _one_line_errors():
         from db import migrations
 
-        done = migrations.apply(database_url)
+        waits = {"connect_wait": connect_wait}
+        if lock_wait is not None:
+            waits["lock_wait"] = lock_wait
+        done = migrations.apply(database_url, **waits)
     if done:
         for version in done:
             click.echo(f"applied {version}")

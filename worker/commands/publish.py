@@ -20,25 +20,13 @@ from worker.commands.common import (
     cli_errors,
     db_connection,
     note,
+    platforms_option,
     read_text_argument,
-    split_list,
 )
 from worker.commands.follow import wait_final
 
 WAIT_HELP = "Wait until the post is final and show its targets (exit 1 unless posted)."
 TIMEOUT_HELP = "With --wait: give up after this many seconds (0 = no limit)."
-
-
-def platform_names(values: tuple[str, ...]) -> list[str]:
-    """Canonical names ("x" -> twitter, no repeats); unknown ones are left as given for
-    the client to refuse along with every other bad field."""
-    from providers.platforms import normalize_platforms
-
-    names = split_list(values)
-    try:
-        return normalize_platforms(names)
-    except ValueError:
-        return names
 
 
 def producer() -> Any:
@@ -143,7 +131,7 @@ def post(
       socialpost post --user $U -p bluesky --at 2026-06-01T09:00:00+02:00 "Tomorrow"
     """
     text = read_text_argument(content, "content")
-    names = platform_names(platforms)
+    names = platforms_option(platforms, strict=False)
     options = _options_json(options_json)
     with cli_errors():
         pid = producer().enqueue_post(
@@ -193,7 +181,7 @@ def batch(
     The worker reads the caption (and media, unless --media is given) from the calendar,
     so a caption fixed in the calendar before the batch runs is the one published.
     """
-    names = platform_names(platforms)
+    names = platforms_option(platforms, strict=False)
     with cli_errors():
         pid = producer().enqueue_batch(
             user_id,
