@@ -17,10 +17,10 @@ from celery import Celery
 
 from providers.platforms import normalize_platforms
 from tasks.validation import (
-    MAX_PAST,
     PUBLISH_NOW,
     InvalidRequest,
     check_publish_input,
+    max_past,
     parse_uuid,
 )
 
@@ -144,7 +144,7 @@ class PublishClient:
         """Send every batch of the campaign's calendar, each at its own time.
 
         Returns one row per batch: {batch_number, post_id, scheduled_for, sent}. Batches
-        whose time passed more than MAX_PAST (SOCIALPOST_MAX_PAST_SECONDS) ago are skipped
+        whose time passed more than max_past() (SOCIALPOST_MAX_PAST_SECONDS) ago are skipped
         (`sent` False) unless skip_past is False: then they publish now."""
         from db import campaigns
         from db.pool import connection
@@ -169,11 +169,11 @@ class PublishClient:
             post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}"))
             when = batch.scheduled_for
             due = when is not None and when <= now
-            late = when is not None and now - when > MAX_PAST
+            late = when is not None and now - when > max_past()
             sent = not (late and skip_past)
             if sent:
                 # A batch whose time has come is sent as "now": with None the worker would
-                # put its calendar time back, refused once that is more than MAX_PAST ago
+                # put its calendar time back, refused once that is more than max_past() ago
                 # (a late batch included on purpose, or one held up in the queue).
                 self.enqueue_batch(
                     str(campaign["user_id"]),

@@ -7,22 +7,27 @@ names the field and the rule, so the sender knows what to fix.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import settings
 from providers.media import check_media_url
 from providers.platforms import normalize_platforms, validate
 
 MAX_CONTENT_CHARS = 100_000  # well above every platform's limit; refuses abuse early
 MAX_MEDIA_ITEMS = 35  # TikTok photo posts are the largest legal set
-MAX_PAST = timedelta(seconds=float(os.environ.get("SOCIALPOST_MAX_PAST_SECONDS", "300")))
 MAX_FUTURE = timedelta(days=365)
 # scheduled_for meaning "now" where None means a default time: a publish_batch message
 # with None takes the batch's calendar time, with PUBLISH_NOW it publishes at once.
 PUBLISH_NOW = ""
+
+
+def max_past() -> timedelta:
+    """How far in the past a scheduled_for may be and still publish now
+    (SOCIALPOST_MAX_PAST_SECONDS); further back it is refused."""
+    return timedelta(seconds=settings.current().max_past_seconds)
 
 
 class InvalidRequest(ValueError):
@@ -168,10 +173,11 @@ def check_publish_input(
     when = parse_datetime("scheduled_for", scheduled_for, problems)
     current = now or datetime.now(UTC)
     if when is not None:
-        if when < current - MAX_PAST:
+        grace = max_past()
+        if when < current - grace:
             problems.append(
                 f"scheduled_for: {when.isoformat()} is more than "
-                f"{int(MAX_PAST.total_seconds())} s in the past; send null to publish now"
+                f"{int(grace.total_seconds())} s in the past; send null to publish now"
             )
         elif when > current + MAX_FUTURE:
             problems.append(f"scheduled_for: at most {MAX_FUTURE.days} days ahead")
