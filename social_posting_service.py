@@ -22,18 +22,13 @@ returns a key, decrypted, as the seed's does).
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
-import settings
 from db import campaigns, posts
 from db import credentials as creds
 from db import delivery as ledger
@@ -49,33 +44,29 @@ from providers import (
 )
 from providers.errors import ProviderCallError
 from tasks import accounts as account_tasks
-from tasks import intake
-from tasks import results as platform_ids
 from tasks.chain import Step, build_chain
 from tasks.delivery import (
-    AttemptResult,
-    FirstAttempt,
     decrypt_keys,
-    default_policy,
     provider_for,
-    run_attempt,
     vault,
 )
-from tasks.in_process import POLL_SECONDS, drive, run_unrecorded
 from tasks.planning import NO_CREDENTIALS
 from tasks.seed_support import (
     clean,
+    credential_dict,
+    db_error,
     dsn_of,
     internal_error,
     jsonable,
     log,
-    memory_claim,
     never_raises,
-    result_from_row,
-    unrecorded_result,
+    provider_name,
+    read_or,
     uuid_or_none,
 )
-from tasks.validation import InvalidRequest, PublishInput, check_publish_input
+from tasks.sync_posting import SyncPosting
+
+T = TypeVar("T")
 
 __all__ = [
     "AccountInfo",
@@ -87,17 +78,6 @@ __all__ = [
     "SocialPostingService",
 ]
 
-NIL_USER = uuid.UUID(int=0)  # stands in for a non-UUID user id while the rest is checked
-
-
-def _provider_name(value: object) -> str:
-    """'PostForMe' / 'LATE' (the seed's display names) as the stored 'postforme' / 'late'."""
-    return value.strip().lower() if isinstance(value, str) else repr(value)
-
-
-def _owner() -> str:
-    """A lease owner unique to one call, so the ledger can tell it from every worker."""
-    return f"service-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 class SocialPostingService:
@@ -125,10 +105,6 @@ class SocialPostingService:
         with connection(self._dsn) as conn:
             yield conn
 
-    def _db_error(self, what: str, exc: BaseException) -> str:
-        message = clean(exc)
-        log.error("%s: database error: %s", what, message)
-        return message
 
     # -- credentials ------------------------------------------------------------------
     def save_credentials(
@@ -143,7 +119,7 @@ class SocialPostingService:
         try:
             with self._conn() as conn:
                 creds.save_credentials(
-                    conn, vault(), user_id, _provider_name(provider), api_key, connected_platforms
+                    conn, vault(), user_id, provider_name(provider), api_key, connected_platforms
                 )
             return True
         except Exception as exc:
@@ -154,33 +130,17 @@ class SocialPostingService:
     @never_raises(lambda _: None)
     def get_credentials(self, user_id: str, provider: str) -> dict[str, Any] | None:
         """The user's stored credential with its key decrypted, or None."""
-        try:
-            with self._conn() as conn:
-                cred = creds.get_credentials(conn, vault(), user_id, _provider_name(provider))
-        except (DbError, psycopg.Error) as exc:
-            self._db_error("get_credentials", exc)
-            return None
-        if cred is None:
-            return None
-        return {
-            "user_id": str(cred.user_id),
-            "provider": cred.provider,
-            "api_key": cred.api_key,
-            "connected_platforms": cred.connected_platforms,
-            "updated_at": jsonable(cred.updated_at),
-            "valid": cred.valid,
-            "invalid_reason": cred.invalid_reason,
-        }
+        name = provider_name(provider)
+        cred = read_or(self._dsn, "get_credentials", None,
+                          lambda c: creds.get_credentials(c, vault(), user_id, name))
+        return credential_dict(cred) if cred is not None else None
 
     @never_raises(lambda _: False)
     def delete_credentials(self, user_id: str, provider: str) -> bool:
         """True when a stored credential was deleted."""
-        try:
-            with self._conn() as conn:
-                return creds.delete_credentials(conn, user_id, _provider_name(provider))
-        except (DbError, psycopg.Error) as exc:
-            self._db_error("delete_credentials", exc)
-            return False
+        name = provider_name(provider)
+        return read_or(self._dsn, "delete_credentials", False,
+                          lambda c: creds.delete_credentials(c, user_id, name))
 
     def _user_keys(self, user_id: object) -> dict[str, str]:
         """The user's valid keys, decrypted; {} when they cannot be read (logged)."""
@@ -188,12 +148,9 @@ class SocialPostingService:
         if uid is None:
             log.warning("user_id %r is not a UUID: only global credentials apply", user_id)
             return {}
-        try:
-            with self._conn() as conn:
-                encrypted = ledger.user_keys(conn, [uid])
-        except (DbError, psycopg.Error) as exc:
-            self._db_error(f"keys of user {uid}", exc)
-            return {}
+        none: dict[str, dict[str, str]] = {}
+        encrypted = read_or(self._dsn, f"keys of user {uid}", none,
+                            lambda c: ledger.user_keys(c, [uid]))
         return decrypt_keys(encrypted.get(str(uid), {}), f"user {uid}")
 
     def _chain(self, user_id: object) -> list[Step]:
@@ -238,23 +195,15 @@ class SocialPostingService:
     ) -> list[dict[str, Any]]:
         """The user's posts, newest first, with targets and attempts, as JSON-ready dicts."""
         size = max(1, min(int(limit), 1000))
-        try:
-            with self._conn() as conn:
-                rows = posts.get_post_history(conn, user_id, size, status)
-        except (DbError, psycopg.Error) as exc:
-            self._db_error("get_post_history", exc)
-            return []
+        empty: list[dict[str, Any]] = []
+        rows = read_or(self._dsn, "get_post_history", empty,
+                          lambda c: posts.get_post_history(c, user_id, size, status))
         return [jsonable(r) for r in rows]
 
     @never_raises(lambda _: None)
     def get_post(self, post_id: str) -> dict[str, Any] | None:
         """One post (our id, a UUID) with targets and attempts, or None."""
-        try:
-            with self._conn() as conn:
-                row = posts.get_post(conn, post_id)
-        except (DbError, psycopg.Error) as exc:
-            self._db_error("get_post", exc)
-            return None
+        row = read_or(self._dsn, "get_post", None, lambda c: posts.get_post(c, post_id))
         return jsonable(row) if row is not None else None
 
     # -- posting ----------------------------------------------------------------------
@@ -272,7 +221,6 @@ class SocialPostingService:
         """Publish now, waiting for the engine's retries up to SOCIALPOST_SYNC_MAX_WAIT
         seconds (`result.post_id` is the provider's post id), or, with a future
         `scheduled_for`, schedule it in PostgreSQL (`result.post_id` is our post id)."""
-        post_id = uuid.uuid4()
         raw: dict[str, Any] = {
             "user_id": user_id,
             "content": content,
@@ -282,107 +230,7 @@ class SocialPostingService:
             "campaign_id": campaign_id,
             "batch_number": batch_number,
         }
-        try:
-            data = check_publish_input(**raw, post_id=str(post_id))
-        except InvalidRequest as exc:
-            unrecorded = _without_user(exc, raw, post_id)
-            if unrecorded is None:
-                self._record_refusal(raw, post_id)
-                when = scheduled_for if isinstance(scheduled_for, datetime) else None
-                return PostResult(success=False, error=str(exc), scheduled_for=when)
-            # The seed posts for any user id and only fails to track it; so do we.
-            log.warning("post %s: user_id %r is not a UUID: published unrecorded, "
-                        "with global credentials only", post_id, user_id)
-            return self._unrecorded(unrecorded, str(post_id))
-        held: list[FirstAttempt] = []
-        first = intake.HoldFirstAttempt(owner=_owner(), hold=held.append)
-        try:
-            answer = intake.store(data, post_id, lambda _id: None, self._dsn, first)
-        except InvalidInput as exc:
-            return PostResult(success=False, error=str(exc), scheduled_for=data.scheduled_for)
-        except (DbError, psycopg.Error) as exc:
-            self._db_error(f"post {post_id} not recorded, publishing it unrecorded", exc)
-            return self._unrecorded(data, str(post_id))
-        if answer["status"] == "scheduled":
-            return PostResult(success=True, post_id=str(post_id), scheduled_for=data.scheduled_for)
-        try:
-            return self._publish(str(post_id), first.owner, held)
-        except (DbError, psycopg.Error) as exc:
-            message = self._db_error(f"post {post_id}", exc)
-            # The post is held in the ledger; whoever takes it over looks it up at the
-            # provider before any resend, so nothing is sent from here again.
-            return PostResult(
-                success=False,
-                error=f"Database error while publishing post {post_id} ({message}); its "
-                "outcome is kept in the ledger and reconciled once the database is back",
-            )
-
-    def _record_refusal(self, raw: dict[str, Any], post_id: uuid.UUID) -> None:
-        """Refused input becomes a failed post in history, as the workers record it."""
-        try:
-            intake.accept({**raw, "post_id": str(post_id)}, None, lambda _id: None, self._dsn)
-        except Exception as exc:
-            log.error("post %s: refusal not recorded: %s", post_id, clean(exc))
-
-    def _publish(self, post_id: str, owner: str, held: list[FirstAttempt]) -> PostResult:
-        """The engine's attempts, one after another, until final or out of time."""
-        policy = default_policy()
-        deadline = time.monotonic() + settings.current().sync_max_wait
-        attempts = iter(held)
-
-        def attempt() -> AttemptResult:
-            first = next(attempts, None)
-            if first is not None:
-                return first.run(owner, policy, dsn=self._dsn)
-            return run_attempt(post_id, owner, policy, dsn=self._dsn)
-
-        result = drive(attempt, self._status_of, deadline)
-        try:
-            if result.collect_results:
-                self._collect(post_id, deadline)
-            with self._conn() as conn:
-                row = posts.get_post(conn, post_id)
-        except (DbError, psycopg.Error) as exc:
-            message = self._db_error(f"post {post_id} read back", exc)
-            return PostResult(
-                success=result.status in ("posted", "partial"),
-                error=f"post {post_id} is {result.status}, but its record could not be read "
-                f"back ({message})",
-            )
-        if row is None:  # deleted meanwhile
-            return PostResult(success=False, error=f"post {post_id} vanished from the ledger")
-        return result_from_row(row)
-
-    def _status_of(self, post_id: str) -> str | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT status FROM social_posts WHERE id = %s", (uuid.UUID(post_id),)
-            ).fetchone()
-        return row["status"] if row else None
-
-    def _collect(self, post_id: str, deadline: float) -> None:
-        """PostForMe tells platform ids a moment after accepting: wait a little for them."""
-        until = min(deadline, time.monotonic() + settings.current().sync_results_wait)
-        while not platform_ids.collect(post_id, dsn=self._dsn):
-            if time.monotonic() + POLL_SECONDS > until:
-                log.info("post %s: platform ids not known yet; beat's sweep fills them", post_id)
-                return
-            time.sleep(POLL_SECONDS)
-
-    def _unrecorded(self, data: PublishInput, post_id: str) -> PostResult:
-        """The engine without the ledger: the user's keys are unreadable here, so only the
-        global credentials are used; a future post goes to the provider's scheduler."""
-        when = None if data.due_now() else data.scheduled_for
-        chain = build_chain({})
-        if not chain:
-            return PostResult(success=False, error=NO_CREDENTIALS, scheduled_for=when)
-        deadline = time.monotonic() + settings.current().sync_max_wait
-        run = run_unrecorded(memory_claim(data, post_id), chain, default_policy(), deadline,
-                             scheduled_for=when)
-        result = unrecorded_result(run, chain, when)
-        if result.success:
-            log.warning("post %s published by %s but not recorded", post_id, result.provider)
-        return result
+        return SyncPosting(self._dsn).create(raw)
 
     # -- campaigns --------------------------------------------------------------------
     @never_raises(internal_error)
@@ -405,7 +253,7 @@ class SocialPostingService:
         except (InvalidInput, NotFound) as exc:
             return PostResult(success=False, error=str(exc))
         except (DbError, psycopg.Error) as exc:
-            message = self._db_error("publish_batch", exc)
+            message = db_error("publish_batch", exc)
             return PostResult(
                 success=False, error=f"cannot read campaign {campaign_id}: {message}"
             )
@@ -426,16 +274,3 @@ class SocialPostingService:
             batch_number=batch.batch_number,
         )
 
-
-def _without_user(
-    exc: InvalidRequest, raw: dict[str, Any], post_id: uuid.UUID
-) -> PublishInput | None:
-    """The request checked with a stand-in user, when a non-UUID user id is its only fault."""
-    if set(exc.fields) != {"user_id"} or not isinstance(raw["user_id"], str):
-        return None
-    if not raw["user_id"].strip():
-        return None
-    try:
-        return check_publish_input(**{**raw, "user_id": NIL_USER}, post_id=str(post_id))
-    except InvalidRequest:
-        return None

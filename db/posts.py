@@ -157,6 +157,13 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
     return existing, False
 
 
+def status_of(conn: Conn, post_id: uuid.UUID | str) -> str | None:
+    """A post's status alone (None for an unknown id): cheap enough to poll."""
+    row = conn.execute("SELECT status FROM social_posts WHERE id = %s",
+                       (validate.as_uuid(post_id, "post_id"),)).fetchone()
+    return row["status"] if row else None
+
+
 def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
     """Cancel a scheduled or queued post (and its pending targets); False otherwise."""
     row = conn.execute(

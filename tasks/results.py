@@ -10,6 +10,7 @@ once, for the synchronous seed service.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -81,6 +82,19 @@ def collect(post_id: str, *, dsn: str | None = None) -> bool:
             with connection(dsn) as conn:
                 known.fill_results(conn, post_id, found)
     return complete
+
+
+def collect_within(post_id: str, seconds: float, *, dsn: str | None = None,
+                   every: float = 0.5) -> bool:
+    """`collect` until every platform id is known or `seconds` pass (PostForMe tells them a
+    moment after accepting); False when some are still missing (beat's sweep fills them)."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while not collect(post_id, dsn=dsn):
+        if time.monotonic() + every > deadline:
+            log.info("post %s: platform ids not known yet; beat's sweep fills them", post_id)
+            return False
+        time.sleep(every)
+    return True
 
 
 def sweep(*, dsn: str | None = None) -> int:

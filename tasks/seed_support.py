@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from db import delivery as ledger
+from db.credentials import Credential
+from db.errors import DbError
+from db.pool import Conn, connection
 from db.states import FINAL
 from providers import PostResult
 from providers.errors import ProviderCallError
@@ -27,7 +33,7 @@ from tasks.chain import DISPLAY, Step
 from tasks.delivery import provider_for
 from tasks.in_process import Unrecorded
 from tasks.planning import finalize
-from tasks.validation import PublishInput
+from tasks.validation import InvalidRequest, PublishInput, check_publish_input
 
 log = logging.getLogger("socialpost.service")
 
@@ -205,3 +211,64 @@ def with_platform_ids(step: Step, result: PostResult) -> PostResult:
     ids = {p: r.platform_post_id for p, r in found.items() if r.platform_post_id}
     urls = {p: r.platform_post_url for p, r in found.items() if r.platform_post_url}
     return replace(result, platform_post_ids=ids or None, platform_post_urls=urls or None)
+
+
+NIL_USER = uuid.UUID(int=0)  # stands in for a non-UUID user id while the rest is checked
+
+
+def provider_name(value: object) -> str:
+    """'PostForMe' / 'LATE' (the seed's display names) as the stored 'postforme' / 'late'."""
+    return value.strip().lower() if isinstance(value, str) else repr(value)
+
+
+def lease_owner() -> str:
+    """A lease owner unique to one call, so the ledger can tell it from every worker."""
+    return f"service-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def credential_dict(cred: Credential) -> dict[str, Any]:
+    """The seed's get_credentials answer (the one place a key is returned, decrypted)."""
+    return {
+        "user_id": str(cred.user_id),
+        "provider": cred.provider,
+        "api_key": cred.api_key,
+        "connected_platforms": cred.connected_platforms,
+        "updated_at": jsonable(cred.updated_at),
+        "valid": cred.valid,
+        "invalid_reason": cred.invalid_reason,
+    }
+
+
+def without_user(
+    exc: InvalidRequest, raw: dict[str, Any], post_id: uuid.UUID
+) -> PublishInput | None:
+    """The request checked with a stand-in user, when a non-UUID user id is its only fault."""
+    if set(exc.fields) != {"user_id"} or not isinstance(raw["user_id"], str):
+        return None
+    if not raw["user_id"].strip():
+        return None
+    try:
+        return check_publish_input(**{**raw, "user_id": NIL_USER}, post_id=str(post_id))
+    except InvalidRequest:
+        return None
+
+
+T = TypeVar("T")
+
+
+def db_error(what: str, exc: BaseException) -> str:
+    """Log a database failure of `what` (redacted); the message, for a result's error."""
+    message = clean(exc)
+    log.error("%s: database error: %s", what, message)
+    return message
+
+
+def read_or(dsn: str | None, what: str, fallback: T, read: Callable[[Conn], T]) -> T:
+    """`read(conn)` on a pooled connection to `dsn`; `fallback` (logged) on a database
+    error, as the seed's methods answer instead of raising."""
+    try:
+        with connection(dsn) as conn:
+            return read(conn)
+    except (DbError, psycopg.Error) as exc:
+        db_error(what, exc)
+        return fallback

@@ -59,6 +59,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LATE_READ_TIMEOUT", "fast")
     with pytest.raises(SettingsError, match="LATE_READ_TIMEOUT"):
         config.late_read_timeout()
+    monkeypatch.delenv("LATE_READ_TIMEOUT")
     monkeypatch.setenv("LATE_BASE_URL", "getlate.dev")
     with pytest.raises(SettingsError, match="LATE_BASE_URL"):
         config.late_base_url()
