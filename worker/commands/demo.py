@@ -145,6 +145,10 @@ def demo(
         if exit_when_done:
             sys.exit(130)
         return
+    except BrokenPipeError:
+        if not out.closed:  # a socket's, not our reader's: not ours to hide
+            raise
+        sys.exit(1)  # the reader went away (`| head`); everything has been stopped
     if as_json:
         print_json(summary)
     if not summary["ok"]:

@@ -169,18 +169,19 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 @contextlib.contextmanager
 def teardown(out: Out) -> Iterator[contextlib.ExitStack]:
     """Everything started is registered here and stopped in reverse order, on success,
-    error, Ctrl-C or TERM. A second Ctrl-C during the (bounded) shutdown is ignored so
-    nothing is left running."""
+    error, Ctrl-C, TERM or a closed output pipe. Nothing may cut the (bounded) shutdown
+    short and leave a child running: a second Ctrl-C during it is ignored, and its
+    messages are dropped when the reader has gone away (`socialpost demo | head`)."""
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     stack = contextlib.ExitStack()
     try:
         yield stack
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        out.line("stopping the demo ...")
         try:
+            out.note("stopping the demo ...")
             stack.close()
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
-        out.line("stopped.")
+        out.note("stopped.")
