@@ -170,7 +170,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def teardown(out: Out) -> Iterator[contextlib.ExitStack]:
     """Everything started is registered here and stopped in reverse order, on success,
     error, Ctrl-C, TERM or a closed output pipe. Nothing may cut the (bounded) shutdown
-    short and leave a child running: a second Ctrl-C during it is ignored, and its
+    short and leave a child running: a second Ctrl-C or TERM during it is ignored, and its
     messages are dropped when the reader has gone away (`socialpost demo | head`)."""
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     stack = contextlib.ExitStack()
@@ -178,6 +178,7 @@ def teardown(out: Out) -> Iterator[contextlib.ExitStack]:
         yield stack
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             out.note("stopping the demo ...")
             stack.close()
