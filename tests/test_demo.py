@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -29,13 +32,20 @@ UNSET = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEN
          "LATE_API_KEY", "SOCIALPOST_STATE_DIR")
 
 
-def _run_demo(state: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+def _demo_argv(state: Path, *options: str) -> list[str]:
     socialpost = Path(sys.executable).with_name("socialpost")
+    return [str(socialpost), "demo", *options, "--state-dir", str(state),
+            "--flower-port", "0", "--timeout", "60"]
+
+
+def _demo_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in UNSET}
+
+
+def _run_demo(state: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [str(socialpost), "demo", "--exit", "--json", "--state-dir", str(state),
-         "--flower-port", "0", "--delay", "3", "--timeout", "60"],
-        cwd=state.parent, env=env, capture_output=True, text=True, timeout=150,
+        _demo_argv(state, "--exit", "--json", "--delay", "3"),
+        cwd=state.parent, env=_demo_env(), capture_output=True, text=True, timeout=150,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
     summary: dict[str, Any] = json.loads(done.stdout)
@@ -90,3 +100,111 @@ def test_demo_from_nothing_publishes_everywhere_with_a_failover_twice(tmp_path: 
     assert (state / "encryption.key").stat().st_mode & 0o077 == 0
     # Everything it started has stopped: the embedded PostgreSQL removes its pid file.
     assert not (state / "postgres" / "postmaster.pid").exists()
+
+
+# -- a reader that goes away ------------------------------------------------------------------
+
+def _belongs_to(pid: str, state: Path) -> str | None:
+    """The command line of process `pid` when it is part of the demo in `state`, else None.
+    The worker, beat, Flower and Redis log under <state>/logs and PostgreSQL runs in its data
+    folder there; Redis and PostgreSQL rewrite their titles, so look at cwd and open files too."""
+    proc = Path("/proc", pid)
+    inside = (str(state), str(state) + os.sep)
+    try:
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        links = [os.readlink(proc / "cwd")]
+        links += [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+    except OSError:  # gone meanwhile (or a zombie: no cwd, no files)
+        return None
+    if str(state) in cmdline or any(link.startswith(inside) for link in links):
+        return cmdline.strip()
+    return None
+
+
+def _demo_processes(state: Path) -> dict[int, str]:
+    me = str(os.getpid())
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != me:
+            cmdline = _belongs_to(entry.name, state)
+            if cmdline is not None:
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def _read_until(stream: IO[bytes], marker: bytes, timeout: float) -> bytes:
+    """What the demo wrote to `stream` up to and including the line holding `marker`."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} within {timeout:.0f}s; got:\n{seen.decode()}"
+        if select.select([stream], [], [], left)[0]:
+            chunk = os.read(stream.fileno(), 65536)
+            assert chunk, f"the demo closed its output before {marker!r}:\n{seen.decode()}"
+            seen += chunk
+    return seen
+
+
+def _kill_leftovers(state: Path) -> None:
+    """Whatever the demo left behind must not outlive the test (nor load the machine)."""
+    for sig, pause in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 1.0)):
+        left = _demo_processes(state)
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if left:
+            time.sleep(pause)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("closed", "options", "marker", "then"),
+    [
+        # `socialpost demo | head -3`: a progress line meets the closed pipe.
+        pytest.param("stdout", (), b"worker ready", None, id="stdout-closed-mid-run"),
+        # `socialpost demo --json 2>&1 | tee log`, tee gone, then TERM: the first write to
+        # the closed pipe is the shutdown's own message.
+        pytest.param("stderr", ("--json",), b"Everything keeps running", signal.SIGTERM,
+                     id="stderr-closed-then-term"),
+    ],
+)
+def test_demo_stops_everything_when_its_output_pipe_closes(
+    tmp_path: Path, closed: str, options: tuple[str, ...], marker: bytes,
+    then: signal.Signals | None,
+) -> None:
+    state = tmp_path / "demo"
+    other = open(tmp_path / "other-stream.txt", "wb")  # noqa: SIM115 - closed below
+    pipes: dict[str, Any] = {"stdout": other, "stderr": other, closed: subprocess.PIPE}
+    demo = subprocess.Popen(_demo_argv(state, *options, "--delay", "5"), cwd=tmp_path,
+                            env=_demo_env(), stdin=subprocess.DEVNULL, **pipes)
+    reader = demo.stdout if closed == "stdout" else demo.stderr
+    assert reader is not None
+    try:
+        _read_until(reader, marker, timeout=120)
+        running = " | ".join(_demo_processes(state).values())
+        for part in ("redis-server", "worker worker", "worker beat", "worker flower",
+                     "postgres"):
+            assert part in running, f"no {part} among the demo's processes: {running}"
+        reader.close()  # the reader goes away while the demo runs
+        if then is not None:
+            demo.send_signal(then)
+        try:
+            code = demo.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the demo did not exit after its output pipe closed")
+        deadline = time.monotonic() + 15
+        while (left := _demo_processes(state)) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not left, f"still running after the demo exited ({code}): {left}"
+        other.close()
+        said = (tmp_path / "other-stream.txt").read_text(errors="replace")
+        assert "Traceback" not in said, said[-3000:]
+    finally:
+        other.close()
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        _kill_leftovers(state)
