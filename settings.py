@@ -253,6 +253,16 @@ def current() -> Settings:
     return loaded
 
 
+def given(env: str) -> str | None:
+    """The value of declared variable `env` when it is set (not blank), else None: for the
+    few callers whose behaviour differs between "unset" and "set to the default" (the demo
+    embeds PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given)."""
+    if env not in {v.env for v in VARIABLES}:
+        raise KeyError(f"{env} is not a declared setting")
+    current()  # the whole environment is well-formed
+    return os.environ.get(env, "").strip() or None
+
+
 def check() -> Settings:
     """`current()`, for start-up: the caller turns SettingsError into one line and exit 2."""
     return current()

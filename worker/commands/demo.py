@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from worker.commands.procs import checked_settings
 from worker.commands.procs import state_dir as base_state_dir
 from worker.demo.output import Out
 from worker.demo.processes import (
@@ -135,6 +136,7 @@ def demo(
     runs a Celery worker, beat and Flower; shows progress, then a table of outcomes per
     platform, and keeps everything running until Ctrl-C (or exits with --exit).
     """
+    checked_settings()
     out = Out(to_stderr=as_json)
     opts = Options(exit_when_done, as_json, (state_dir or default_state_dir()).resolve(),
                    timeout, delay, flower_port)

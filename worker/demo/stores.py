@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import settings
 from worker.demo import DemoError
 from worker.demo.output import Out
 from worker.demo.processes import Child, free_port, spawn, wait_until
@@ -35,15 +36,14 @@ class Stores:
 
 def start_stores(state: Path, logs: Path, stack: contextlib.ExitStack, out: Out) -> Stores:
     """The caller's DATABASE_URL / REDIS_URL (or CELERY_BROKER_URL), else embedded ones."""
-    database_url = os.environ.get("DATABASE_URL", "").strip()
+    database_url = settings.given("DATABASE_URL") or ""
     embedded_postgres = not database_url
     if embedded_postgres:
         database_url = start_postgres(state, stack)
         out.line(f"PostgreSQL: embedded, data in {state / 'postgres'}")
     else:
         out.line("PostgreSQL: DATABASE_URL from the environment")
-    redis_url = (os.environ.get("REDIS_URL", "").strip()
-                 or os.environ.get("CELERY_BROKER_URL", "").strip())
+    redis_url = settings.given("REDIS_URL") or settings.given("CELERY_BROKER_URL") or ""
     embedded_redis = not redis_url
     if embedded_redis:
         redis_url = start_redis(state, logs, stack)
@@ -177,7 +177,7 @@ def start_redis(state: Path, logs: Path, stack: contextlib.ExitStack) -> str:
 def encryption_key(state: Path) -> str:
     """ENCRYPTION_KEY when set, else one generated once and kept (0600) in the state folder,
     so keys stored by an earlier run in the same database still decrypt."""
-    given = os.environ.get("ENCRYPTION_KEY", "").strip()
+    given = settings.current().encryption_key
     if given:
         return given
     path = state / "encryption.key"
