@@ -175,14 +175,17 @@ class SandboxServer:
     # -- faults ------------------------------------------------------------------------
     def set_faults(self, provider: str, **spec: Any) -> None:
         """Replace the provider's random faults (fields not given go back to healthy)."""
-        self._faults.set(check_provider(provider), FaultSpec.from_mapping(spec))
+        name = check_provider(provider)
+        self._faults.set(name, FaultSpec.from_mapping(spec, name))
 
     def get_faults(self) -> dict[str, Any]:
         """Both providers' fault specs plus how many pushed responses are pending."""
         return self._faults.snapshot()
 
     def push_responses(self, provider: str, responses: Iterable[Mapping[str, Any]]) -> int:
-        """Queue scripted answers for the next create-post requests; returns the queue length."""
+        """Queue scripted answers for the next create-post requests; returns the queue length.
+        Keys (see faults.Decision.from_entry): status, retry_after, message, body, pass,
+        hang, hang_seconds, create_then_status (stored, then 5xx), delay_seconds."""
         return self._faults.push(provider, responses)
 
     def pending_responses(self, provider: str) -> int:
