@@ -41,6 +41,24 @@ class LateApi(ProviderApi):
     def created_targets(self) -> list[tuple[str | None, str]]:
         return self.posts.created_targets()
 
+    def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:
+        """`platforms[]` as sent: (accountId, platform in its seed name when known)."""
+        raw = req.json_object().get("platforms")
+        if not isinstance(raw, list):
+            return []
+        out: list[tuple[str | None, str | None]] = []
+        for target in raw:
+            if not isinstance(target, dict):
+                continue
+            account = target.get("accountId")
+            platform = target.get("platform")
+            try:
+                platform = canonical_platform(str(platform)) if platform else None
+            except ValueError:
+                pass  # an unknown platform is logged as sent
+            out.append((None if account is None else str(account), platform))
+        return out
+
     # -- errors and headers ----------------------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid API key")

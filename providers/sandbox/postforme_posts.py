@@ -151,6 +151,7 @@ class PostForMePosts(PostStore[Post]):
         else:
             resp = json_response(201, post.to_json(status))
         resp.log = log
+        resp.stored = True
         return resp
 
     def _publish(self, post: Post, spec: FaultSpec) -> None:
