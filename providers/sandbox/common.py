@@ -27,6 +27,7 @@ class Context:
     recorder: Recorder
     media: MediaStore
     duplicate_window_seconds: float
+    postforme_refuse_local_media: bool = False  # for the server's life; a fault can add it
 
 
 def new_token(nbytes: int = 10) -> str:

@@ -41,7 +41,11 @@ class SandboxServer:
         accept_any_key: bool = False,
         duplicate_window_seconds: float = 86400.0,
         seed: int | None = None,
+        postforme_refuse_local_media: bool = False,
     ) -> None:
+        """`postforme_refuse_local_media` makes PostForMe refuse localhost/IP media URLs
+        for the server's whole life (reset() and set_faults() keep it), as the real one
+        does; the `refuse_local_media` fault does the same until the next set_faults."""
         self.host = host
         self._requested_port = port
         self._keys = KeyRegistry(accept_any_key=accept_any_key)
@@ -54,6 +58,7 @@ class SandboxServer:
             recorder=self._recorder,
             media=self.media,
             duplicate_window_seconds=duplicate_window_seconds,
+            postforme_refuse_local_media=postforme_refuse_local_media,
         )
         self._postforme = PostForMeApi(self._ctx)
         self._late = LateApi(self._ctx)
