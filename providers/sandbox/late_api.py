@@ -26,6 +26,10 @@ from providers.sandbox.wire import Request, Response, format_seconds, json_respo
 
 PREFIX = "/late/api/v1"
 RATE_LIMIT = 1200
+PLAN_LIMIT_MESSAGE = (
+    "Plan limit reached: your plan allows no more posts this month. "
+    "Upgrade your plan to keep publishing."
+)
 
 
 class LateApi(ProviderApi):
@@ -69,7 +73,7 @@ class LateApi(ProviderApi):
         if decision.status == 401:
             return self.unauthorized(req)
         if decision.status == 403:
-            return error(403, decision.message or "Plan limit reached (sandbox fault)")
+            return error(403, decision.message or PLAN_LIMIT_MESSAGE)
         return error(decision.status, decision.message or "Internal server error (sandbox fault)")
 
     def rate_limited(self, req: Request, decision: Decision) -> Response:
