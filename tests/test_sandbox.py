@@ -7,6 +7,7 @@ pinned here against a started SandboxServer (the session `sandbox` fixture).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -789,3 +790,396 @@ def test_reset_forgets_everything(box: SandboxServer, pfm: Pfm) -> None:
     assert box.pending_responses("late") == 0
     assert pfm.get("/social-accounts").status_code == 401  # keys are gone too
     assert requests.post(box.url + "/_sandbox/reset", timeout=TIMEOUT).status_code == 200
+
+
+# -- issue 10: answers lost after the post is stored ------------------------------------
+
+
+def _creates(box: SandboxServer, provider: str) -> list[dict[str, Any]]:
+    """The logged create requests that stored a post."""
+    return [e for e in box.requests(provider) if e["method"] == "POST" and e.get("stored")]
+
+
+def _poll(probe: Any, within: float = 3.0) -> Any:
+    """The first truthy value `probe()` gives within `within` seconds (else the last)."""
+    deadline = time.time() + within
+    value = probe()
+    while not value and time.time() < deadline:
+        time.sleep(0.02)
+        value = probe()
+    return value
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_create_then_error_rate_stores_the_post(
+    box: SandboxServer, pfm: Pfm, late: Late, status: int
+) -> None:
+    box.set_faults("postforme", create_then_error_rate=1.0, create_then_error_status=status)
+    box.set_faults("late", create_then_error_rate=1.0, create_then_error_status=status)
+    resp = pfm.create("stored anyway", ("x", "linkedin"), external_id="cte-1")
+    assert resp.status_code == status and resp.json()["statusCode"] == status
+    lresp = late.create("stored anyway", request_id="cte-r1", publishNow=True)
+    assert lresp.status_code == status and lresp.json()["code"] == status
+    assert lresp.json()["type"] == "api_error"
+
+    stats = box.stats()
+    assert stats["postforme"]["creates"] == 1 and stats["postforme"]["by_external_id"] == {
+        "cte-1": 1
+    }
+    assert stats["late"]["creates"] == 1 and stats["late"]["by_request_id"] == {"cte-r1": 1}
+    created = box.created_targets()
+    assert sorted(created["postforme"]) == [("cte-1", "linkedin"), ("cte-1", "twitter")]
+    assert created["late"] == [("cte-r1", "twitter")]
+
+    # Findable exactly as a normal create, and it published.
+    found = pfm.get("/social-posts", params={"external_id": "cte-1"}).json()["data"]
+    assert len(found) == 1 and found[0]["status"] == "processed"
+    results = pfm.get("/social-post-results", params={"post_id": found[0]["id"]}).json()
+    assert results["meta"]["total"] == 2 and all(r["success"] for r in results["data"])
+    posts = late.get("/posts").json()["posts"]
+    assert len(posts) == 1 and posts[0]["status"] == "published"
+    assert late.get(f"/posts/{posts[0]['_id']}").json()["post"]["content"] == "stored anyway"
+
+    (logged,) = _creates(box, "postforme")
+    assert logged["status"] == status and logged["answered_instead_of"] == 201
+    assert logged["post_id"] == found[0]["id"]
+    (late_logged,) = _creates(box, "late")
+    assert late_logged["status"] == status and late_logged["post_id"] == posts[0]["_id"]
+
+
+def test_create_then_error_status_must_be_5xx(box: SandboxServer) -> None:
+    with pytest.raises(ValueError):
+        box.set_faults("postforme", create_then_error_status=404)
+    with pytest.raises(ValueError):
+        box.push_responses("late", [{"create_then_status": 429}])
+    with pytest.raises(ValueError):
+        box.push_responses("late", [{"create_then_status": 502, "status": 502}])
+
+
+def test_create_then_status_pushed_once(box: SandboxServer, pfm: Pfm, late: Late) -> None:
+    box.push_responses("postforme", [{"create_then_status": 504}])
+    box.push_responses("late", [{"create_then_status": 500, "message": "worker crashed"}])
+    assert pfm.create(external_id="once").status_code == 504
+    lresp = late.create("one shot", request_id="once-r", publishNow=True)
+    assert lresp.status_code == 500 and lresp.json()["error"] == "worker crashed"
+    assert pfm.create(external_id="once").status_code == 201  # a blind resend: a second post
+    found = pfm.get("/social-posts", params={"external_id": "once"}).json()["data"]
+    assert len(found) == 2  # external_id is not unique: look before any resend
+    assert box.stats()["postforme"]["by_external_id"] == {"once": 2}
+    # LATE's x-request-id replay finds the post the 500 hid.
+    replay = late.create("one shot", request_id="once-r", publishNow=True)
+    assert replay.status_code == 200 and box.stats()["late"]["creates"] == 1
+    assert [s for s in (e["status"] for e in box.requests("late") if e["method"] == "POST")] == [
+        500,
+        200,
+    ]
+
+
+def test_create_then_error_over_http(box: SandboxServer, late: Late) -> None:
+    resp = requests.post(
+        box.url + "/_sandbox/responses",
+        json={"provider": "late", "responses": [{"create_then_status": 502}]},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200 and resp.json() == {"pending": 1}
+    assert late.create("over http", publishNow=True).status_code == 502
+    assert box.stats()["late"]["creates"] == 1
+
+
+def test_refused_create_is_answered_as_is_under_create_then_error(
+    box: SandboxServer, pfm: Pfm
+) -> None:
+    """Nothing stored, nothing to lose: a 400 stays a 400 (the entry is used up)."""
+    box.push_responses("postforme", [{"create_then_status": 502}])
+    resp = pfm.post("/social-posts", json={"caption": "no accounts"})
+    assert resp.status_code == 400 and box.pending_responses("postforme") == 0
+    assert box.stats()["postforme"]["creates"] == 0
+
+
+def test_hang_stores_the_post_and_cuts_at_once_with_zero_seconds(
+    box: SandboxServer, pfm: Pfm, late: Late
+) -> None:
+    """`hang` already stores the post; hang_seconds=0 is a cut connection, no answer."""
+    box.push_responses("postforme", [{"hang": True, "hang_seconds": 0}])
+    box.push_responses("late", [{"hang": True, "hang_seconds": 0}])
+    started = time.perf_counter()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        pfm.create(external_id="cut", timeout=5)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        late.create("cut", request_id="cut-r", publishNow=True, timeout=5)
+    assert time.perf_counter() - started < 2
+    assert len(pfm.get("/social-posts", params={"external_id": "cut"}).json()["data"]) == 1
+    assert late.get("/posts").json()["pagination"]["total"] == 1
+    assert box.created_targets() == {
+        "postforme": [("cut", "twitter")],
+        "late": [("cut-r", "twitter")],
+    }
+    for provider in ("postforme", "late"):
+        (logged,) = _creates(box, provider)
+        assert logged["hung"] is True and logged["status"] is None
+
+
+# -- issue 10: a slow create -----------------------------------------------------------
+
+
+def test_slow_create_is_visible_before_its_answer(box: SandboxServer, pfm: Pfm) -> None:
+    box.push_responses("postforme", [{"delay_seconds": 1.5}])
+    account = pfm.account("x")
+    done: dict[str, Any] = {}
+
+    def send() -> None:
+        started = time.perf_counter()
+        payload = {"caption": "slow", "social_accounts": [account], "external_id": "slow-1"}
+        done["resp"] = Pfm(box).post("/social-posts", json=payload)
+        done["took"] = time.perf_counter() - started
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    found = _poll(lambda: pfm.get("/social-posts", params={"external_id": "slow-1"}).json()["data"])
+    assert len(found) == 1 and "resp" not in done  # stored, still unanswered
+    sender.join(timeout=5)
+    assert done["resp"].status_code == 201 and done["took"] >= 1.4
+    assert done["resp"].json()["id"] == found[0]["id"]
+    (logged,) = _creates(box, "postforme")
+    assert logged["delayed_seconds"] == 1.5 and logged["status"] == 201
+
+
+def test_create_delay_setting_and_late_replay_meanwhile(box: SandboxServer, late: Late) -> None:
+    box.set_faults("late", create_delay_seconds=1.0)
+    account = late.account("twitter")
+    done: dict[str, Any] = {}
+
+    def send() -> None:
+        payload = {"content": "slow", "platforms": [{"platform": "twitter", "accountId": account}]}
+        done["resp"] = Late(box).post(
+            "/posts", json={**payload, "publishNow": True}, headers={"x-request-id": "slow-r"}
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    posts = _poll(lambda: late.get("/posts").json()["posts"])
+    assert len(posts) == 1 and "resp" not in done
+    box.set_faults("late")  # the second try answers at once
+    replay = late.create("slow", request_id="slow-r", publishNow=True)
+    assert replay.status_code == 200 and replay.json()["post"]["_id"] == posts[0]["_id"]
+    sender.join(timeout=5)
+    assert done["resp"].status_code == 201
+    assert box.stats()["late"]["creates"] == 1
+
+
+def test_slow_then_error(box: SandboxServer, pfm: Pfm) -> None:
+    """A gateway timing out on a slow create: stored, answered 504 late."""
+    box.push_responses("postforme", [{"create_then_status": 504, "delay_seconds": 0.4}])
+    started = time.perf_counter()
+    assert pfm.create(external_id="gw").status_code == 504
+    assert time.perf_counter() - started >= 0.4
+    assert box.stats()["postforme"]["by_external_id"] == {"gw": 1}
+    with pytest.raises(ValueError):
+        box.push_responses("postforme", [{"status": 503, "delay_seconds": 1}])
+
+
+def test_reset_releases_a_delayed_answer(box: SandboxServer, pfm: Pfm) -> None:
+    box.push_responses("postforme", [{"delay_seconds": 30}])
+    account = pfm.account("x")
+    done: dict[str, Any] = {}
+    payload = {"caption": "held", "social_accounts": [account]}
+    sender = threading.Thread(
+        target=lambda: done.update(resp=pfm.post("/social-posts", json=payload, timeout=10))
+    )
+    started = time.perf_counter()
+    sender.start()
+    _poll(lambda: _creates(box, "postforme"))
+    box.reset()
+    sender.join(timeout=10)
+    assert done["resp"].status_code == 201 and time.perf_counter() - started < 5
+
+
+# -- issue 10: PostForMe refuses local media URLs --------------------------------------
+
+LOCAL_MEDIA = [
+    "http://localhost/a.jpg",
+    "http://LOCALHOST:8900/a.jpg",
+    "https://cdn.localhost/a.jpg",
+    "http://127.0.0.1:8900/_sandbox/sample/image.jpg",
+    "http://[::1]/a.jpg",
+    "http://10.0.0.7/a.jpg",
+    "https://93.184.216.34/a.jpg",
+    "ftp://cdn.example/a.jpg",
+]
+
+
+@pytest.mark.parametrize("url", LOCAL_MEDIA)
+def test_postforme_refuse_local_media_fault(box: SandboxServer, pfm: Pfm, url: str) -> None:
+    assert pfm.create(media=[{"url": url}]).status_code == 201  # off by default
+    box.set_faults("postforme", refuse_local_media=True)
+    resp = pfm.create(media=[{"url": url}], external_id="local")
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["statusCode"] == 400 and body["error"] == "Bad Request" and body["message"]
+    assert len(body["errors"]) == 1 and body["errors"][0].startswith("media[0].url")
+    assert box.stats()["postforme"]["by_external_id"] == {}
+    public = pfm.create(media=[{"url": "https://cdn.example.com/a.jpg"}])
+    assert public.status_code == 201
+
+
+def test_postforme_refuse_local_media_checks_overrides_and_thumbnails(
+    box: SandboxServer, pfm: Pfm
+) -> None:
+    box.set_faults("postforme", refuse_local_media=True)
+    resp = pfm.create(
+        media=[{"url": "https://cdn.example/v.mp4", "thumbnail_url": "http://127.0.0.1/t.jpg"}],
+        platform_configurations={"x": {"media": [{"url": "http://localhost/x.jpg"}]}},
+        account_configurations=[
+            {"social_account_id": pfm.account("x"), "configuration": {"media": [{"url": "x"}]}}
+        ],
+    )
+    assert resp.status_code == 400
+    errors = resp.json()["errors"]
+    assert [e.split(" ", 1)[0] for e in errors] == [
+        "media[0].thumbnail_url",
+        "platform_configurations.x.media[0].url",
+        "account_configurations[0].configuration.media[0].url",
+    ]
+
+
+def test_postforme_refuse_local_media_constructor_survives_reset() -> None:
+    with SandboxServer(postforme_refuse_local_media=True) as server:
+        server.register_key("postforme", PFM_KEY)
+        local = f"{server.url}/_sandbox/sample/image.jpg"
+        assert Pfm(server).create(media=[{"url": local}]).status_code == 400
+        server.set_faults("postforme", error_rate=0)
+        server.reset()
+        server.register_key("postforme", PFM_KEY)
+        assert Pfm(server).create(media=[{"url": local}]).status_code == 400
+        assert Pfm(server).create(media=[{"url": "https://cdn.example/a.png"}]).status_code == 201
+
+
+def test_provider_only_faults_are_refused_on_the_other(box: SandboxServer) -> None:
+    with pytest.raises(ValueError):
+        box.set_faults("late", refuse_local_media=True)
+    with pytest.raises(ValueError):
+        box.set_faults("postforme", plan_limit_rate=0.5)
+    bad = requests.post(
+        box.url + "/_sandbox/faults",
+        json={"provider": "late", "refuse_local_media": True},
+        timeout=TIMEOUT,
+    )
+    assert bad.status_code == 400
+
+
+# -- issue 10: LATE 403 for plan limits -------------------------------------------------
+
+
+def test_late_plan_limit_403(box: SandboxServer, late: Late) -> None:
+    box.push_responses("late", [{"status": 403}])
+    resp = late.create("over the plan", request_id="plan-1", publishNow=True)
+    assert resp.status_code == 403
+    body = resp.json()
+    assert body["type"] == "permission_error" and body["code"] == 403
+    assert body["error"].startswith("Plan limit reached: ")
+    assert "X-Request-Id" in resp.headers
+    assert late.get("/accounts").status_code == 200  # the key is fine
+    assert box.stats()["late"]["creates"] == 0
+
+    box.set_faults("late", plan_limit_rate=1.0)
+    again = late.create("over the plan", request_id="plan-2", publishNow=True)
+    assert again.status_code == 403 and again.json()["type"] == "permission_error"
+    box.set_faults("late")
+    box.push_responses("late", [{"status": 403, "message": "Feature not available on your plan"}])
+    feature = late.create("restricted", publishNow=True).json()
+    assert feature["error"] == "Feature not available on your plan"
+    assert feature["type"] == "permission_error"
+    box.push_responses("late", [{"status": 401}])
+    unauthorized = late.create("bad key", publishNow=True).json()
+    assert unauthorized["type"] == "authentication_error" and unauthorized["code"] == 401
+    assert box.stats()["late"]["creates"] == 0
+
+
+def test_plan_limit_rate_over_http_and_in_snapshot(box: SandboxServer) -> None:
+    resp = requests.post(
+        box.url + "/_sandbox/faults",
+        json={"provider": "late", "plan_limit_rate": "0.25", "create_delay_seconds": "0.5"},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200
+    assert resp.json()["plan_limit_rate"] == 0.25 and resp.json()["create_delay_seconds"] == 0.5
+    snapshot = box.get_faults()
+    assert snapshot["postforme"]["create_then_error_rate"] == 0
+    assert snapshot["postforme"]["create_then_error_status"] == 502
+    assert snapshot["postforme"]["refuse_local_media"] is False
+
+
+# -- issue 10: which account each create went to ----------------------------------------
+
+
+def test_request_log_names_accounts_and_platforms_of_each_create(
+    box: SandboxServer, pfm: Pfm, late: Late
+) -> None:
+    pfm.create("two", ("x", "linkedin"), external_id="log-1")
+    box.push_responses("postforme", [{"status": 503}])
+    pfm.create("refused", ("bluesky",), external_id="log-2")
+    late.create("three", ("twitter", "threads", "bluesky"), publishNow=True)
+    box.push_responses("late", [{"create_then_status": 502}])
+    late.create("lost answer", ("bluesky",), publishNow=True)
+
+    pfm_creates = [e for e in box.requests("postforme") if e["method"] == "POST"]
+    assert [e["platforms"] for e in pfm_creates] == [["twitter", "linkedin"], ["bluesky"]]
+    assert pfm_creates[0]["account_ids"] == [pfm.account("x"), pfm.account("linkedin")]
+    assert pfm_creates[1]["account_ids"] == [pfm.account("bluesky")]
+    assert [e["stored"] for e in pfm_creates] == [True, False]
+    assert [e["status"] for e in pfm_creates] == [201, 503]
+
+    late_creates = [e for e in box.requests("late") if e["method"] == "POST"]
+    assert late_creates[0]["platforms"] == ["twitter", "threads", "bluesky"]
+    assert late_creates[0]["account_ids"] == [
+        late.account(p) for p in ("twitter", "threads", "bluesky")
+    ]
+    assert late_creates[1]["account_ids"] == [late.account("bluesky")]
+    assert [e["stored"] for e in late_creates] == [True, True]
+
+    # "How many creates per platform, on which account": count the stored ones.
+    stored_targets = [
+        (e["provider"], platform, account)
+        for e in box.requests()
+        if e.get("stored")
+        for account, platform in zip(e["account_ids"], e["platforms"], strict=True)
+    ]
+    assert sorted(stored_targets) == sorted(
+        [
+            ("postforme", "twitter", pfm.account("x")),
+            ("postforme", "linkedin", pfm.account("linkedin")),
+            ("late", "twitter", late.account("twitter")),
+            ("late", "threads", late.account("threads")),
+            ("late", "bluesky", late.account("bluesky")),
+            ("late", "bluesky", late.account("bluesky")),
+        ]
+    )
+
+
+def test_request_log_targets_of_unknown_accounts(box: SandboxServer, pfm: Pfm) -> None:
+    pfm.post("/social-posts", json={"caption": "c", "social_accounts": ["spc_ghost"]})
+    (entry,) = [e for e in box.requests("postforme") if e["method"] == "POST"]
+    assert entry["account_ids"] == ["spc_ghost"] and entry["platforms"] == [None]
+    assert entry["status"] == 400 and entry["stored"] is False
+
+
+# -- the CLI stays in step with the faults ----------------------------------------------
+
+
+def test_cli_help_lists_every_fault_field() -> None:
+    from dataclasses import fields
+
+    from click.testing import CliRunner
+
+    from providers.sandbox.faults import FaultSpec
+    from worker.commands.sandbox import sandbox
+
+    result = CliRunner().invoke(sandbox, ["--help"])
+    assert result.exit_code == 0
+    for field in fields(FaultSpec):
+        assert f"{field.name}=" in result.output, field.name
+    for key in ("create_then_status", "delay_seconds", "hang_seconds"):
+        assert f'"{key}"' in result.output
+    assert "--postforme-refuse-local-media" in result.output
+    wrong = CliRunner().invoke(sandbox, ["--fault", "late:refuse_local_media=true"])
+    assert wrong.exit_code != 0 and "postforme fault" in wrong.output

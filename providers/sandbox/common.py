@@ -27,6 +27,7 @@ class Context:
     recorder: Recorder
     media: MediaStore
     duplicate_window_seconds: float
+    postforme_refuse_local_media: bool = False  # for the server's life; a fault can add it
 
 
 def new_token(nbytes: int = 10) -> str:
@@ -127,9 +128,15 @@ class ProviderApi:
         resp = self.unauthorized(req) if key is None else self.route(req, key, spec)
         return self.finish(req, resp)
 
+    def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:
+        """(account id, platform) of each target the create asks for, as sent."""
+        raise NotImplementedError
+
     def create(self, req: Request, key: KeyEntry, spec: FaultSpec, do_create: Any) -> Response:
-        """Run one create-post through the fault plan: a fault answers instead of the
-        provider; "hang" creates the post and then never answers."""
+        """Run one create-post through the fault plan. "error" and "rate_limit" answer
+        instead of the provider (nothing stored); "hang" stores the post, then never
+        answers; "create_then_error" stores it, then answers a 5xx; a delay stores it,
+        then answers late. The log names the accounts and platforms asked for."""
         decision = self.ctx.faults.decide_create(self.name)
         if decision.kind == "error":
             resp = self.fault_error(req, decision)
@@ -138,8 +145,39 @@ class ProviderApi:
         else:
             resp = do_create(req, key, spec)
             if decision.kind == "hang":
+                stored = resp.stored
                 resp = Response(status=0, hang_seconds=decision.hang_seconds, log=resp.log)
+                resp.stored = stored
+            elif resp.stored:
+                resp = self._lose_answer(req, resp, decision, spec)
+        try:
+            asked = self.targets(req, key)
+        except ValueError:  # not JSON: the log says nothing about targets
+            asked = []
+        resp.log = {
+            "account_ids": [a for a, _ in asked],
+            "platforms": [p for _, p in asked],
+            "stored": resp.stored,
+            **resp.log,
+        }
         resp.create_request = True
+        return resp
+
+    def _lose_answer(
+        self, req: Request, resp: Response, decision: Decision, spec: FaultSpec
+    ) -> Response:
+        """A stored create's answer, maybe replaced by a 5xx and maybe sent late."""
+        if decision.kind == "create_then_error":
+            error = self.fault_error(req, decision)
+            error.log = {**resp.log, "answered_instead_of": resp.status}
+            error.stored = True
+            resp = error
+        delay = decision.delay_seconds
+        if delay is None:
+            delay = spec.create_delay_seconds
+        if delay:
+            resp.delay_seconds = delay
+            resp.log["delayed_seconds"] = delay
         return resp
 
 

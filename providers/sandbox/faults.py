@@ -6,6 +6,15 @@ Two sources, consulted in this order for every create-post request:
 2. the provider's random fault spec (rates drawn from one seedable RNG), for soak
    tests, demos and benchmarks.
 `latency_ms` and `missing_platforms` apply to every API route of the provider.
+
+Some faults lose nothing, some lose only the answer, as the real services do:
+- error / rate_limit / plan limit: refused before anything is stored;
+- hang: the post IS stored (it will publish), then no answer; the connection closes
+  after `hang_seconds` (0 = cut at once), or when the sandbox resets or stops;
+- create_then_error: the post IS stored, then a 5xx answers (a load balancer, or a
+  crash after the row was written);
+- create delay: the post IS stored at once, the answer comes `delay_seconds` later,
+  so a lookup made meanwhile already sees it.
 """
 
 from __future__ import annotations
@@ -86,11 +95,18 @@ def _non_negative(name: str, value: Any) -> float:
     return number
 
 
-def _status(name: str, value: Any) -> int:
+def _status(name: str, value: Any, low: int = 100) -> int:
     status = int(value)
-    if not 100 <= status <= 599:
-        raise ValueError(f"{name} must be an HTTP status, got {value!r}")
+    if not low <= status <= 599:
+        what = "a 5xx status" if low == 500 else "an HTTP status"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return status
+
+
+# Faults only one real service has: setting them on the other is a test's mistake.
+ONLY_FOR = {"refuse_local_media": "postforme", "plan_limit_rate": "late"}
+_RATES = ("error_rate", "rate_limit_rate", "hang_rate", "create_then_error_rate", "plan_limit_rate")
+_SECONDS = ("latency_ms", "retry_after", "hang_seconds", "create_delay_seconds")
 
 
 @dataclass(frozen=True)
@@ -107,27 +123,50 @@ class FaultSpec:
     missing_platforms: frozenset[str] = field(default_factory=frozenset)
     fail_platforms: frozenset[str] = field(default_factory=frozenset)
     seed_shapes: bool = False
+    # The post is stored, then a 5xx answers (it will publish all the same).
+    create_then_error_rate: float = 0.0
+    create_then_error_status: int = 502
+    # Every stored create answers this many seconds late (0 = at once).
+    create_delay_seconds: float = 0.0
+    # PostForMe: refuse media URLs on localhost, *.localhost or any IP (400), as the
+    # real create does; off so local tests can serve media from loopback.
+    refuse_local_media: bool = False
+    # LATE: 403 permission_error "Plan limit reached: ..." (not a bad key).
+    plan_limit_rate: float = 0.0
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> FaultSpec:
-        """Validate and coerce (strings are accepted, for CLI flags and query strings)."""
+    def from_mapping(cls, data: Mapping[str, Any], provider: str | None = None) -> FaultSpec:
+        """Validate and coerce (strings are accepted, for CLI flags and query strings);
+        with `provider`, also refuse faults the other provider alone has."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown fault field(s) {unknown}: use {sorted(known)}")
         values: dict[str, Any] = {}
         for name, raw in data.items():
-            if name in ("error_rate", "rate_limit_rate", "hang_rate"):
+            if name in _RATES:
                 values[name] = _rate(name, raw)
-            elif name in ("latency_ms", "retry_after", "hang_seconds"):
+            elif name in _SECONDS:
                 values[name] = _non_negative(name, raw)
             elif name == "error_status":
                 values[name] = _status(name, raw)
+            elif name == "create_then_error_status":
+                values[name] = _status(name, raw, low=500)
             elif name in ("missing_platforms", "fail_platforms"):
                 values[name] = _platform_set(raw)
             else:
                 values[name] = _as_bool(raw)
-        return cls(**values)
+        spec = cls(**values)
+        if provider is not None:
+            spec.check_for(provider)
+        return spec
+
+    def check_for(self, provider: str) -> None:
+        """Refuse a fault only the other provider has (the real one never does it)."""
+        healthy = FaultSpec()
+        for name, owner in ONLY_FOR.items():
+            if owner != provider and getattr(self, name) != getattr(healthy, name):
+                raise ValueError(f"{name} is a {owner} fault, not a {provider} one")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -145,7 +184,19 @@ def parse_fault_flag(text: str) -> tuple[str, str, str]:
     return check_provider(provider), name.strip(), value.strip()
 
 
-Kind = Literal["pass", "error", "rate_limit", "hang"]
+Kind = Literal["pass", "error", "rate_limit", "hang", "create_then_error"]
+
+_PUSH_FIELDS = {
+    "status",
+    "retry_after",
+    "hang",
+    "hang_seconds",
+    "message",
+    "body",
+    "pass",
+    "create_then_status",
+    "delay_seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -158,30 +209,54 @@ class Decision:
     hang_seconds: float = 30.0
     message: str | None = None
     body: Any = None
+    delay_seconds: float | None = None  # None: the spec's create_delay_seconds at create time
 
     @classmethod
     def from_entry(cls, entry: Mapping[str, Any], spec: FaultSpec) -> Decision:
         """A pushed entry: {"status": 503} | {"status": 429, "retry_after": 2} |
-        {"hang": true, "hang_seconds"?} | {"status": 201} (pass) | {"pass": true}."""
+        {"hang": true, "hang_seconds"?} | {"status": 201} (pass) | {"pass": true} |
+        {"create_then_status": 504} (stored, then a 5xx) | {"delay_seconds": 3} (stored,
+        answered 3 s later; combines with pass, 2xx and create_then_status)."""
         if not isinstance(entry, Mapping):
             raise ValueError(f"a pushed response must be an object, got {entry!r}")
-        allowed = {"status", "retry_after", "hang", "hang_seconds", "message", "body", "pass"}
-        unknown = sorted(set(entry) - allowed)
+        unknown = sorted(set(entry) - _PUSH_FIELDS)
         if unknown:
-            raise ValueError(f"unknown pushed-response field(s) {unknown}: use {sorted(allowed)}")
+            raise ValueError(
+                f"unknown pushed-response field(s) {unknown}: use {sorted(_PUSH_FIELDS)}"
+            )
         hang_seconds = _non_negative("hang_seconds", entry.get("hang_seconds", spec.hang_seconds))
+        delay: float | None = None
+        if "delay_seconds" in entry:
+            delay = _non_negative("delay_seconds", entry["delay_seconds"])
+        message = entry.get("message")
         if _as_bool(entry.get("hang", False)):
+            if delay is not None or "create_then_status" in entry:
+                raise ValueError(f"'hang' never answers: drop the other fields of {entry!r}")
             return cls(kind="hang", hang_seconds=hang_seconds)
-        if _as_bool(entry.get("pass", False)):
-            return cls(kind="pass")
+        if "create_then_status" in entry:
+            if "status" in entry:
+                raise ValueError(f"give 'status' or 'create_then_status', not both: {entry!r}")
+            return cls(
+                kind="create_then_error",
+                status=_status("create_then_status", entry["create_then_status"], low=500),
+                message=None if message is None else str(message),
+                body=entry.get("body"),
+                delay_seconds=delay,
+            )
+        if _as_bool(entry.get("pass", False)) or ("status" not in entry and delay is not None):
+            return cls(kind="pass", delay_seconds=delay)
         if "status" not in entry:
-            raise ValueError(f"a pushed response needs 'status', 'hang' or 'pass': {entry!r}")
+            raise ValueError(
+                f"a pushed response needs 'status', 'create_then_status', 'delay_seconds', "
+                f"'hang' or 'pass': {entry!r}"
+            )
         status = _status("status", entry["status"])
         if status < 300:
-            return cls(kind="pass")
+            return cls(kind="pass", delay_seconds=delay)
+        if delay is not None:
+            raise ValueError(f"'delay_seconds' is for creates that are stored: {entry!r}")
         retry_after = _non_negative("retry_after", entry.get("retry_after", spec.retry_after))
         kind: Kind = "rate_limit" if status == 429 else "error"
-        message = entry.get("message")
         return cls(
             kind=kind,
             status=status,
@@ -218,8 +293,10 @@ class Faults:
             self._rng = random.Random(seed)
 
     def set(self, provider: str, spec: FaultSpec) -> None:
+        name = check_provider(provider)
+        spec.check_for(name)
         with self._lock:
-            self._specs[check_provider(provider)] = spec
+            self._specs[name] = spec
 
     def spec(self, provider: str) -> FaultSpec:
         return self._specs[provider]  # replaced atomically, never mutated
@@ -238,7 +315,9 @@ class Faults:
             return len(self._queues[check_provider(provider)])
 
     def decide_create(self, provider: str) -> Decision:
-        """The fate of one create-post: the queue first, then the random rates."""
+        """The fate of one create-post: the queue first, then the random rates, drawn in
+        this order, each only if the earlier did not fire (a rate of 0 draws nothing, so
+        seeded runs without the newer faults replay exactly as before)."""
         with self._lock:
             queue = self._queues[provider]
             if queue:
@@ -250,6 +329,10 @@ class Faults:
                 return Decision(kind="error", status=spec.error_status)
             if spec.hang_rate and self._rng.random() < spec.hang_rate:
                 return Decision(kind="hang", hang_seconds=spec.hang_seconds)
+            if spec.plan_limit_rate and self._rng.random() < spec.plan_limit_rate:
+                return Decision(kind="error", status=403)
+            if spec.create_then_error_rate and self._rng.random() < spec.create_then_error_rate:
+                return Decision(kind="create_then_error", status=spec.create_then_error_status)
         return PASS
 
     def snapshot(self) -> dict[str, Any]:

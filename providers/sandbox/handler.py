@@ -4,7 +4,8 @@ The handler parses request heads itself (the stdlib's parser was too slow for th
 benchmark), routes by path prefix to the PostForMe, LATE or control API, records every
 provider request, and sends each answer in a single write (TCP_NODELAY) so keep-alive
 clients never wait on delayed ACKs. A "hang" answer holds the connection until the
-sandbox wakes it.
+sandbox wakes it, then closes it unanswered; a delayed answer waits the same way, then
+goes out.
 """
 
 from __future__ import annotations
@@ -209,6 +210,8 @@ class Handler(BaseHTTPRequestHandler):
             box._wake.wait(resp.hang_seconds)
             self.close_connection = True
             return
+        if resp.delay_seconds:  # a slow create: the post exists, the answer is late
+            box._wake.wait(resp.delay_seconds)
         self._write(resp)
 
     def _write(self, resp: Response) -> None:

@@ -26,6 +26,10 @@ from providers.sandbox.wire import Request, Response, format_seconds, json_respo
 
 PREFIX = "/late/api/v1"
 RATE_LIMIT = 1200
+PLAN_LIMIT_MESSAGE = (
+    "Plan limit reached: your plan allows no more posts this month. "
+    "Upgrade your plan to keep publishing."
+)
 
 
 class LateApi(ProviderApi):
@@ -41,6 +45,24 @@ class LateApi(ProviderApi):
     def created_targets(self) -> list[tuple[str | None, str]]:
         return self.posts.created_targets()
 
+    def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:
+        """`platforms[]` as sent: (accountId, platform in its seed name when known)."""
+        raw = req.json_object().get("platforms")
+        if not isinstance(raw, list):
+            return []
+        out: list[tuple[str | None, str | None]] = []
+        for target in raw:
+            if not isinstance(target, dict):
+                continue
+            account = target.get("accountId")
+            platform = target.get("platform")
+            try:
+                platform = canonical_platform(str(platform)) if platform else None
+            except ValueError:
+                pass  # an unknown platform is logged as sent
+            out.append((None if account is None else str(account), platform))
+        return out
+
     # -- errors and headers ----------------------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid API key")
@@ -51,7 +73,7 @@ class LateApi(ProviderApi):
         if decision.status == 401:
             return self.unauthorized(req)
         if decision.status == 403:
-            return error(403, decision.message or "Plan limit reached (sandbox fault)")
+            return error(403, decision.message or PLAN_LIMIT_MESSAGE)
         return error(decision.status, decision.message or "Internal server error (sandbox fault)")
 
     def rate_limited(self, req: Request, decision: Decision) -> Response:

@@ -184,6 +184,7 @@ class LatePosts(PostStore[Post]):
         }.get(post.status, "Post created successfully")
         resp = json_response(201, {"message": message, "post": body})
         resp.log = {"post_id": post.id}
+        resp.stored = True
         return resp
 
     def _replay(self, key: KeyEntry, request_id: str, now: float) -> Response | None:

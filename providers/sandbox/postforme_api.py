@@ -36,6 +36,14 @@ class PostForMeApi(ProviderApi):
     def created_targets(self) -> list[tuple[str | None, str]]:
         return self.posts.created_targets()
 
+    def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:
+        """`social_accounts` as sent, each with its platform (None if not the key's)."""
+        raw = req.json_object().get("social_accounts")
+        by_id = {a.id: a.platform for a in key.accounts.values()}
+        if not isinstance(raw, list):
+            return []
+        return [(str(a), by_id.get(str(a))) for a in raw if a is not None]
+
     # -- errors the shared flow asks for ---------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid or missing API key")

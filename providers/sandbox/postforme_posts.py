@@ -19,7 +19,7 @@ from providers.sandbox.common import (
     visible,
 )
 from providers.sandbox.faults import FaultSpec, canonical_platform
-from providers.sandbox.postforme_wire import account_json, error
+from providers.sandbox.postforme_wire import account_json, error, local_media_errors
 from providers.sandbox.state import Account, KeyEntry
 from providers.sandbox.wire import Request, Response, iso, json_response, parse_when
 
@@ -114,6 +114,8 @@ class PostForMePosts(PostStore[Post]):
         configs = body.get("platform_configurations")
         if configs is not None and not isinstance(configs, dict):
             errors.append("platform_configurations must be an object")
+        if spec.refuse_local_media or self.ctx.postforme_refuse_local_media:
+            errors.extend(local_media_errors(body))
         if errors:
             return error(400, "Validation failed", errors)
 
@@ -151,6 +153,7 @@ class PostForMePosts(PostStore[Post]):
         else:
             resp = json_response(201, post.to_json(status))
         resp.log = log
+        resp.stored = True
         return resp
 
     def _publish(self, post: Post, spec: FaultSpec) -> None:

@@ -41,7 +41,11 @@ class SandboxServer:
         accept_any_key: bool = False,
         duplicate_window_seconds: float = 86400.0,
         seed: int | None = None,
+        postforme_refuse_local_media: bool = False,
     ) -> None:
+        """`postforme_refuse_local_media` makes PostForMe refuse localhost/IP media URLs
+        for the server's whole life (reset() and set_faults() keep it), as the real one
+        does; the `refuse_local_media` fault does the same until the next set_faults."""
         self.host = host
         self._requested_port = port
         self._keys = KeyRegistry(accept_any_key=accept_any_key)
@@ -54,6 +58,7 @@ class SandboxServer:
             recorder=self._recorder,
             media=self.media,
             duplicate_window_seconds=duplicate_window_seconds,
+            postforme_refuse_local_media=postforme_refuse_local_media,
         )
         self._postforme = PostForMeApi(self._ctx)
         self._late = LateApi(self._ctx)
@@ -175,14 +180,17 @@ class SandboxServer:
     # -- faults ------------------------------------------------------------------------
     def set_faults(self, provider: str, **spec: Any) -> None:
         """Replace the provider's random faults (fields not given go back to healthy)."""
-        self._faults.set(check_provider(provider), FaultSpec.from_mapping(spec))
+        name = check_provider(provider)
+        self._faults.set(name, FaultSpec.from_mapping(spec, name))
 
     def get_faults(self) -> dict[str, Any]:
         """Both providers' fault specs plus how many pushed responses are pending."""
         return self._faults.snapshot()
 
     def push_responses(self, provider: str, responses: Iterable[Mapping[str, Any]]) -> int:
-        """Queue scripted answers for the next create-post requests; returns the queue length."""
+        """Queue scripted answers for the next create-post requests; returns the queue length.
+        Keys (see faults.Decision.from_entry): status, retry_after, message, body, pass,
+        hang, hang_seconds, create_then_status (stored, then 5xx), delay_seconds."""
         return self._faults.push(provider, responses)
 
     def pending_responses(self, provider: str) -> int:

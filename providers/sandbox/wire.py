@@ -77,6 +77,8 @@ class Response:
     hang_seconds: float | None = None  # answer nothing, wait, close the connection
     log: dict[str, Any] = field(default_factory=dict)  # extra fields for the request log
     create_request: bool = False
+    stored: bool = False  # this request stored a new post (a replay or a refusal did not)
+    delay_seconds: float | None = None  # send the answer this much later (the post exists)
 
 
 def json_response(

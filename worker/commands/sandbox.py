@@ -14,6 +14,8 @@ Examples:
   socialpost sandbox --accept-any-key --fault postforme:error_rate=0.3 --seed 7
   socialpost sandbox --key late:sk_demo:twitter,linkedin \\
       --fault late:missing_platforms=instagram,tiktok --fault late:latency_ms=250
+  socialpost sandbox --accept-any-key --fault postforme:create_then_error_rate=0.2 \\
+      --fault postforme:create_then_error_status=504 --fault late:plan_limit_rate=0.1
 
 \b
 Fault fields (per provider, repeat --fault to combine):
@@ -23,16 +25,25 @@ Fault fields (per provider, repeat --fault to combine):
   rate_limit_rate=0..1  create-post answers 429 with Retry-After and rate headers
   retry_after=S         seconds (default 1)
   hang_rate=0..1        the post IS created, then no answer; the connection
-  hang_seconds=S        closes after S seconds (default 30)
+  hang_seconds=S        closes after S seconds (default 30; 0 = cut at once)
+  create_then_error_rate=0..1  the post IS created (it publishes), then the
+  create_then_error_status=N   answer is this 5xx (default 502)
+  create_delay_seconds=S       created at once, answered S seconds later
   missing_platforms=a,b accounts of these platforms vanish from account lists
   fail_platforms=a,b    posts are accepted but these targets fail
   seed_shapes=true      PostForMe answers in the seed's {"data": {...}} shapes
+  refuse_local_media=true  PostForMe only: 400 for media URLs on localhost,
+                           *.localhost or an IP address (as the real one does)
+  plan_limit_rate=0..1  LATE only: create-post answers 403 permission_error
+                        "Plan limit reached: ..."
 
 \b
 Control it at run time over HTTP (see providers/sandbox/control.py):
   POST /_sandbox/keys {"provider","key","platforms"?}   POST /_sandbox/keys/revoke
   POST /_sandbox/faults {"provider", ...fields}          GET  /_sandbox/faults
   POST /_sandbox/responses {"provider","responses":[{"status":503},{"hang":true}]}
+    one-shot entries: {"status":N,"retry_after"?,"message"?,"body"?}  {"pass":true}
+    {"hang":true,"hang_seconds"?}  {"create_then_status":504}  {"delay_seconds":S}
   GET  /_sandbox/stats   GET /_sandbox/requests?provider=late   POST /_sandbox/reset
 """
 
@@ -91,6 +102,11 @@ def _parse_key(text: str) -> tuple[str, str, list[str] | None]:
     show_default=True,
     help="Seconds in which LATE answers 409 for the same content to the same account.",
 )
+@click.option(
+    "--postforme-refuse-local-media",
+    is_flag=True,
+    help="PostForMe refuses media URLs on localhost or an IP address, for the server's life.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -99,6 +115,7 @@ def sandbox(
     faults: tuple[str, ...],
     seed: int | None,
     duplicate_window: float,
+    postforme_refuse_local_media: bool,
 ) -> None:
     """Serve a local PostForMe and LATE (with fault injection) until Ctrl-C.
 
@@ -119,7 +136,7 @@ def sandbox(
             raise click.BadParameter(str(exc), param_hint="--fault") from exc
         specs.setdefault(provider, {})[name] = value
     try:
-        validated = {p: FaultSpec.from_mapping(spec) for p, spec in specs.items()}
+        validated = {p: FaultSpec.from_mapping(spec, p) for p, spec in specs.items()}
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from exc
     parsed_keys = [_parse_key(text) for text in keys]
@@ -130,6 +147,7 @@ def sandbox(
         accept_any_key=accept_any_key,
         duplicate_window_seconds=duplicate_window,
         seed=seed,
+        postforme_refuse_local_media=postforme_refuse_local_media,
     )
     for provider, key, platforms in parsed_keys:
         server.register_key(provider, key, platforms)
@@ -148,6 +166,8 @@ def sandbox(
         click.echo(f"  key {provider} …{key_hint(key)}: {shown}")
     if accept_any_key:
         click.echo("  any bearer key is accepted")
+    if postforme_refuse_local_media:
+        click.echo("  postforme refuses local media URLs")
     healthy = FaultSpec().to_dict()
     for provider, fault_spec in validated.items():
         changed = {k: v for k, v in fault_spec.to_dict().items() if v != healthy[k]}
