@@ -55,6 +55,9 @@ class Settings:
                             "connections one process may open", minimum=1)
     db_pool_timeout: float = _var("SOCIALPOST_DB_POOL_TIMEOUT", 30.0, "s",
                                   "wait for a pooled connection before failing", minimum=0.1)
+    db_retry_max: int = _var("SOCIALPOST_DB_RETRY_MAX", 60, "s",
+                             "longest wait between a task's retries while PostgreSQL is "
+                             "unreachable (they never give up)", minimum=1)
     encryption_key: str | None = _var(
         "ENCRYPTION_KEY", None, "Fernet keys, comma-separated",
         "encrypts stored API keys; the first encrypts, every one decrypts (rotation)",
@@ -106,6 +109,11 @@ class Settings:
     max_countdown: float = _var("SOCIALPOST_MAX_COUNTDOWN", 300.0, "s",
                                 "longest Celery countdown; longer waits go back to "
                                 "PostgreSQL as `scheduled`")
+    max_crashed_attempts: int = _var(
+        "SOCIALPOST_MAX_CRASHED_ATTEMPTS", 5, "attempts",
+        "attempts in a row that crash or are cut off before recording (a bug, a hard time "
+        "limit) end the post: `unconfirmed` if a send may have happened, else `failed`",
+        minimum=1)
     max_past_seconds: float = _var("SOCIALPOST_MAX_PAST_SECONDS", 300.0, "s",
                                    "a scheduled_for this far in the past publishes now; "
                                    "further is refused")

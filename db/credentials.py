@@ -138,7 +138,8 @@ def delete_credentials(conn: Conn, user_id: uuid.UUID | str, provider: str) -> b
 
 
 def mark_invalid(conn: Conn, user_id: uuid.UUID | str, provider: str, reason: str) -> bool:
-    """Remember that the provider rejected this key (401/403) so failover skips it."""
+    """Remember that the provider rejected this key (a 401, or a 403 saying the key is
+    bad) so failover skips it; a later refresh that finds the key working clears it."""
     uid = validate.as_uuid(user_id, "user_id")
     prov = validate.provider(provider)
     cur = conn.execute(
@@ -152,12 +153,14 @@ def mark_invalid(conn: Conn, user_id: uuid.UUID | str, provider: str, reason: st
 def set_connected_platforms(
     conn: Conn, user_id: uuid.UUID | str, provider: str, platforms: list[str]
 ) -> bool:
-    """Replace connected_platforms after an account-list refresh."""
+    """Replace connected_platforms after an account-list refresh. The key answered, so
+    an earlier refusal no longer holds: the invalid mark is cleared too."""
     uid = validate.as_uuid(user_id, "user_id")
     prov = validate.provider(provider)
     names = validate.platforms(platforms, "platforms", allow_empty=True)
     cur = conn.execute(
-        """UPDATE user_social_credentials SET connected_platforms = %s, updated_at = now()
+        """UPDATE user_social_credentials SET connected_platforms = %s, updated_at = now(),
+                  invalid_at = NULL, invalid_reason = NULL
            WHERE user_id = %s AND provider = %s""",
         (names, uid, prov),
     )

@@ -36,6 +36,8 @@ class Claim:
     needs_reconcile: bool
     targets: dict[str, dict[str, Any]]
     credentials: dict[str, str] = field(repr=False)
+    claim_count: int = 1  # claims of this post so far, this one included
+    open_claims: int = 1  # claims since the last recorded attempt, this one included
 
 
 @dataclass(frozen=True)
@@ -77,23 +79,28 @@ class PlanLike(Protocol):
 
 # A queued post may be claimed once its next attempt is due (a copy of its message
 # arriving early must not cut a Retry-After short); a publishing one when its lease ran
-# out, or by the very task that holds it (the message redelivered after its worker died).
-# Taking over a publishing post means an earlier send may have landed: reconcile first.
+# out, or by the very task that holds it (the message redelivered after its worker died)
+# if that attempt had not started a send. A send started (send_started_at) under a lease
+# that outlasts the longest call: once the lease has run out, that request can no longer
+# be in flight, and the taker looks the post up before anything else (needs_reconcile).
 _CLAIM = """
 WITH c AS (
     UPDATE social_posts SET
         status = 'publishing', lease_owner = %(owner)s,
         lease_expires_at = now() + make_interval(secs => %(lease)s),
-        needs_reconcile = needs_reconcile OR status = 'publishing',
-        claim_count = claim_count + 1, updated_at = now()
+        needs_reconcile = needs_reconcile
+            OR (status = 'publishing' AND send_started_at IS NOT NULL),
+        send_started_at = NULL,
+        claim_count = claim_count + 1, open_claims = open_claims + 1, updated_at = now()
     WHERE id = %(id)s
       AND ((status = 'queued'
             AND (next_attempt_at IS NULL
                  OR next_attempt_at <= now() + make_interval(secs => %(early)s)))
            OR (status = 'publishing'
-               AND (lease_expires_at < now() OR lease_owner = %(owner)s)))
+               AND (lease_expires_at < now()
+                    OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              step, step_attempts, needs_reconcile
+              step, step_attempts, needs_reconcile, claim_count, open_claims
 )
 SELECT c.*,
     (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
@@ -136,6 +143,8 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         needs_reconcile=row["needs_reconcile"],
         targets=targets,
         credentials=row["credentials"] or {},
+        claim_count=row["claim_count"],
+        open_claims=row["open_claims"],
     )
 
 
@@ -161,6 +170,8 @@ WITH a AS (
         needs_reconcile = %(needs_reconcile)s,
         lease_owner = NULL,
         lease_expires_at = NULL,
+        send_started_at = NULL,
+        open_claims = 0,
         next_attempt_at = %(next_attempt_at)s,
         queued_at = CASE WHEN %(status)s = 'queued' THEN now() ELSE queued_at END,
         provider = CASE WHEN %(final)s THEN %(provider)s ELSE provider END,
@@ -252,13 +263,17 @@ def record(
     return bool(outcome and outcome["kept"])
 
 
-def mark_credential_invalid(conn: Conn, user_id: str, provider: str, reason: str) -> None:
-    """The user's key was refused: later posts skip the step until the key is saved again."""
-    conn.execute(
-        """UPDATE user_social_credentials SET invalid_at = now(), invalid_reason = %s
-           WHERE user_id = %s AND provider = %s AND invalid_at IS NULL""",
-        (validate.clip(reason) or "rejected", validate.as_uuid(user_id, "user_id"), provider),
-    )
+def start_send(conn: Conn, post_id: str, owner: str, lease_seconds: float) -> bool:
+    """Right before a provider create: renew `owner`'s lease for the whole call and note
+    that a send has started. False when the lease is no longer ours: do not send."""
+    row = conn.execute(
+        """UPDATE social_posts SET send_started_at = now(),
+                  lease_expires_at = now() + make_interval(secs => %s)
+           WHERE id = %s AND status = 'publishing' AND lease_owner = %s
+           RETURNING 1 AS ok""",
+        (float(lease_seconds), validate.as_uuid(post_id, "post_id"), owner),
+    ).fetchone()
+    return row is not None
 
 
 # The due ids are collected into an array (an InitPlan) so the UPDATE finds them by
@@ -304,7 +319,9 @@ def release_due(
 _TAKE_STALLED = """
 UPDATE social_posts p SET
     status = 'queued', queued_at = now(), updated_at = now(),
-    needs_reconcile = p.needs_reconcile OR p.status = 'publishing',
+    needs_reconcile = p.needs_reconcile
+        OR (p.status = 'publishing' AND p.send_started_at IS NOT NULL),
+    send_started_at = NULL,
     lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL
 WHERE p.id = ANY(ARRAY(
         SELECT id FROM social_posts
@@ -348,13 +365,13 @@ _INSERT_CLAIMED = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
         status, campaign_id, batch_number, platform_options, queued_at,
-        lease_owner, lease_expires_at, claim_count)
+        lease_owner, lease_expires_at, claim_count, open_claims)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
         %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
-        %(platform_options)s, now(), %(owner)s, now() + make_interval(secs => %(lease)s), 1)
+        %(platform_options)s, now(), %(owner)s, now() + make_interval(secs => %(lease)s), 1, 1)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              step, step_attempts, needs_reconcile
+              step, step_attempts, needs_reconcile, claim_count, open_claims
 ), tgt AS (
     INSERT INTO post_targets (post_id, platform)
     SELECT ins.id, p.platform FROM ins, unnest(ins.platforms) AS p(platform)

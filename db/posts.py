@@ -157,6 +157,31 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
     return existing, False
 
 
+# What makes two requests under one post id the same request. The time and the campaign
+# are left out on purpose: a campaign re-sent later sends a due batch as "now".
+_SAME_REQUEST = ("user_id", "content", "platforms", "media_urls", "platform_options")
+
+
+def request_differences(row: dict[str, Any], new: NewPost) -> list[str]:
+    """The fields in which `new` differs from the stored post `row` (same id); [] when it
+    is a repeat of the same request. Platforms compare as sets (order is not meaning)."""
+    wanted = new.validated()
+    differs = []
+    for name in _SAME_REQUEST:
+        stored, given = row.get(name), getattr(wanted, name)
+        if name == "platforms":
+            stored, given = set(stored or []), set(given or [])
+        elif name in ("media_urls",):
+            stored, given = list(stored or []), list(given or [])
+        elif name == "platform_options":
+            stored, given = stored or None, given or None
+        elif name == "user_id":
+            stored, given = str(stored), str(given)
+        if stored != given:
+            differs.append(name)
+    return differs
+
+
 def status_of(conn: Conn, post_id: uuid.UUID | str) -> str | None:
     """A post's status alone (None for an unknown id): cheap enough to poll."""
     row = conn.execute("SELECT status FROM social_posts WHERE id = %s",
@@ -165,12 +190,18 @@ def status_of(conn: Conn, post_id: uuid.UUID | str) -> str | None:
 
 
 def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
-    """Cancel a scheduled or queued post (and its pending targets); False otherwise."""
+    """Cancel a scheduled or queued post (and its pending targets); False otherwise.
+
+    Only a post nothing of which may be out: one with a target already posted (waiting
+    for another platform's retry) or a send not yet resolved (needs_reconcile) is not
+    cancelled, since `cancelled` would then be a lie; `cancel_refusal` says why."""
     row = conn.execute(
         """WITH c AS (
-               UPDATE social_posts SET status = 'cancelled', finished_at = now(),
+               UPDATE social_posts p SET status = 'cancelled', finished_at = now(),
                       updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-               WHERE id = %s AND status = ANY(%s)
+               WHERE id = %s AND status = ANY(%s) AND NOT needs_reconcile
+                 AND NOT EXISTS (SELECT 1 FROM post_targets t
+                                 WHERE t.post_id = p.id AND t.status = 'posted')
                RETURNING id
            ), t AS (
                UPDATE post_targets SET status = 'cancelled', updated_at = now()
@@ -181,6 +212,18 @@ def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
          states.target_sources(states.T_CANCELLED)),
     ).fetchone()
     return bool(row and row["n"])
+
+
+def cancel_refusal(row: dict[str, Any]) -> str:
+    """Why `cancel_post` left post `row` (as get_post returns it) alone, in one line."""
+    posted = [t["platform"] for t in row.get("targets") or [] if t["status"] == "posted"]
+    if row["status"] in states.FINAL:
+        return f"it is already {row['status']}"
+    if posted:
+        return f"it is already published on {', '.join(posted)}"
+    if row.get("needs_reconcile"):
+        return "a send may have reached the provider and is not resolved yet"
+    return f"it is already {row['status']}"
 
 
 # --- history ------------------------------------------------------------------------

@@ -11,10 +11,10 @@ PostResults and never raise.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from providers.accounts import CachedAccounts
 from providers.client import log
@@ -79,6 +79,10 @@ def post_result_from(outcome: PublishOutcome, scheduled_for: datetime | None = N
 class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
     """Shared behaviour of the PostForMe and LATE clients (see the module docstring)."""
 
+    # Whether a create repeated under the same idempotency key is answered as the first
+    # one (never a second post). Only then may a create whose outcome is unknown be resent.
+    dedupes_resends: ClassVar[bool] = False
+
     # -- hooks for the two providers -------------------------------------------------
     @abstractmethod
     def _create(self, request: PublishRequest, chosen: dict[str, AccountInfo]) -> PublishOutcome:
@@ -107,11 +111,19 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
         )
 
     # -- publishing --------------------------------------------------------------------
-    def publish(self, request: PublishRequest, *, allow_partial: bool = False) -> PublishOutcome:
+    def publish(
+        self,
+        request: PublishRequest,
+        *,
+        allow_partial: bool = False,
+        before_send: Callable[[], bool] | None = None,
+    ) -> PublishOutcome:
         """Create one post and classify the result. Never raises.
 
         Missing accounts: without allow_partial nothing is sent (NO_ACCOUNT); with it the
-        served platforms are published and the rest listed in `missing_platforms`."""
+        served platforms are published and the rest listed in `missing_platforms`.
+        `before_send()` is asked right before the create goes out (the engine renews its
+        lease and notes the send there); False means nothing is sent."""
         sent = False
         try:
             try:
@@ -128,6 +140,11 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
                 return exc.outcome
             if missing and (not allow_partial or not chosen):
                 return self._no_account(missing)
+            if before_send is not None and not before_send():
+                return PublishOutcome(
+                    kind=OutcomeKind.TRANSIENT, provider=self.name,
+                    error="not sent: the post is no longer held by this attempt",
+                )
             sent = True
             outcome = self._create(request, chosen)
             if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.CREDENTIAL_REJECTED):

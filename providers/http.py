@@ -12,6 +12,7 @@ import email.utils
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,6 +34,10 @@ _CHUNK = 64 * 1024
 
 # Statuses after which the same request may simply be sent again.
 TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
+# A 403 refuses the key itself only when it says so; LATE answers 403 for plan limits and
+# restricted features too, and marking a working key invalid would stop every post on it.
+_BAD_KEY = re.compile(r"invalid|expired|revoked|api[ _-]?key|token|unauthori[sz]ed", re.I)
+_NOT_THE_KEY = re.compile(r"plan|limit|quota|feature|upgrade|subscription", re.I)
 
 _local = threading.local()
 _URL_IN_ERROR = re.compile(r"with url: \S+")
@@ -142,7 +147,10 @@ def classify_exception(
     ):
         return OutcomeKind.REJECTED, f"invalid request: {detail}"
     if isinstance(exc, requests.exceptions.SSLError):
-        return OutcomeKind.TRANSIENT, f"TLS error: {detail}"
+        if any(isinstance(c, ssl.SSLCertVerificationError) for c in _causes(exc)):
+            return OutcomeKind.TRANSIENT, f"TLS handshake refused, nothing was sent: {detail}"
+        # Past the handshake the request may have gone out: a create must be looked up.
+        return OutcomeKind.AMBIGUOUS, f"TLS error, the request may have been sent: {detail}"
     if isinstance(exc, requests.exceptions.ConnectionError) and _not_sent(exc):
         return OutcomeKind.TRANSIENT, f"connection failed, nothing was sent: {detail}"
     return (
@@ -351,17 +359,32 @@ def http_error(status: int, body: Any, text: str, secrets: Iterable[str | None] 
     return clean_error(f"HTTP {status}: {error_message(body, text)}", secrets)
 
 
+def _refuses_the_key(status: int, message: str) -> bool:
+    if status == 401:
+        return True
+    return status == 403 and bool(_BAD_KEY.search(message)) and not _NOT_THE_KEY.search(message)
+
+
 def classify_answer(
-    answer: HttpAnswer, provider: str, secrets: Iterable[str | None] = ()
+    answer: HttpAnswer, provider: str, secrets: Iterable[str | None] = (), *,
+    create: bool = False,
 ) -> PublishOutcome:
-    """Outcome for a non-2xx answer (the caller handles 2xx and provider-specific 409)."""
+    """Outcome for a non-2xx answer (the caller handles 2xx and provider-specific 409).
+
+    For a create (`create=True`), a 5xx, 408 or 425 is no proof that nothing was made: a
+    load balancer's 502/504 or a 500 after the row was written mean the post may exist, so
+    it is AMBIGUOUS (looked up by our id before anything else); for other calls, asking
+    again is harmless and it is TRANSIENT."""
     status = answer.status
+    message = error_message(answer.body, answer.text)
+    server_side = status in TRANSIENT_STATUSES or (
+        500 <= status < 600 and status not in (501, 505))
     if status == 429:
         kind = OutcomeKind.RATE_LIMITED
-    elif status in (401, 403):
+    elif _refuses_the_key(status, message):
         kind = OutcomeKind.CREDENTIAL_REJECTED
-    elif status in TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
-        kind = OutcomeKind.TRANSIENT
+    elif server_side:
+        kind = OutcomeKind.AMBIGUOUS if create else OutcomeKind.TRANSIENT
     else:
         kind = OutcomeKind.REJECTED
     retry_after = retry_after_seconds(answer.headers)

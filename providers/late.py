@@ -50,6 +50,7 @@ class LateProvider(HttpProvider):
 
     provider_key = "late"
     display_name = "LATE"
+    dedupes_resends = True  # x-request-id / Idempotency-Key replays; a 409 names the post
 
     @classmethod
     def _default_base_url(cls) -> str:
@@ -104,7 +105,8 @@ class LateProvider(HttpProvider):
         else:
             payload["scheduledFor"] = utc_iso(request.scheduled_for)
             payload["timezone"] = "UTC"
-        headers = {"x-request-id": request.idempotency_key} if request.idempotency_key else None
+        key = request.idempotency_key
+        headers = {"x-request-id": key, "Idempotency-Key": key} if key else None
 
         answer = self._send_create("/posts", payload, headers)
         if isinstance(answer, PublishOutcome):
@@ -120,7 +122,7 @@ class LateProvider(HttpProvider):
                 latency_ms=answer.latency_ms,
             )
         if not answer.ok:
-            return classify_answer(answer, self.name, self._secrets())
+            return classify_answer(answer, self.name, self._secrets(), create=True)
         body = as_dict(answer.body)
         post = as_dict(body.get("post")) or as_dict(body.get("data")) or body
         by_account = {account.id: platform for platform, account in chosen.items()}

@@ -106,7 +106,7 @@ class PostForMeProvider(HttpProvider):
         if isinstance(answer, PublishOutcome):
             return answer
         if not answer.ok:
-            return classify_answer(answer, self.name, self._secrets())
+            return classify_answer(answer, self.name, self._secrets(), create=True)
         post = unwrap(answer.body)
         return PublishOutcome(
             kind=OutcomeKind.PUBLISHED,

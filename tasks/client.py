@@ -8,6 +8,9 @@ or failed) is recorded by the worker in PostgreSQL.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ from providers.platforms import normalize_platforms
 from tasks.validation import (
     PUBLISH_NOW,
     InvalidRequest,
+    PublishInput,
     check_publish_input,
     max_past,
     parse_uuid,
@@ -26,6 +30,8 @@ from tasks.validation import (
 
 # Ids for campaign batches derive from (campaign, batch, platforms): re-running
 # enqueue_campaign is harmless, it finds the posts it already made.
+log = logging.getLogger("socialpost.client")
+
 CAMPAIGN_NAMESPACE = uuid.UUID("2b0e6c1d-93f4-4a8e-b7d5-4c1e0f9a6b23")
 
 
@@ -42,10 +48,32 @@ def _iso(value: datetime | str | None) -> str | None:
 
 
 class PublishClient:
-    """Thin producer. `app` defaults to ours; any Celery app on the same broker works."""
+    """Thin producer. `app` defaults to ours; any Celery app on the same broker works.
 
-    def __init__(self, app: Celery | None = None) -> None:
+    With database access (`record_first`, the default), a post's row is written here,
+    before its message is sent: if Redis then loses the message, the post is still in
+    PostgreSQL, queued, and the recovery sweep delivers it. A bare `send_task` producer
+    (no database) keeps working: the worker's intake writes the row instead."""
+
+    def __init__(self, app: Celery | None = None, *, record_first: bool = True) -> None:
         self.app = app or _default_app()
+        self.record_first = record_first
+
+    def _record(self, checked: PublishInput, post_id: str) -> None:
+        """Write the post's row (a repeat of the same request changes nothing); a
+        different request under this id is refused, naming post_id."""
+        from db import posts
+        from db.pool import connection
+        from tasks.intake import new_post
+
+        new = new_post(checked, post_id)
+        with connection() as conn:
+            row, created = posts.insert_post(conn, new)
+        differs = [] if created else posts.request_differences(row, new)
+        if differs:
+            raise InvalidRequest([
+                f"post_id: {post_id} is already used by a different request "
+                f"({', '.join(differs)} differ); use a new post_id"])
 
     def enqueue_post(
         self,
@@ -72,23 +100,30 @@ class PublishClient:
             platform_options=platform_options,
         )
         pid = str(checked.post_id or uuid.uuid4())
-        self.app.send_task(
-            "social.publish_post",
+        if self.record_first:
+            self._record(checked, pid)
+        kwargs = {
+            "user_id": str(checked.user_id),
+            "content": checked.content,
+            "platforms": list(checked.platforms),
+            "media_urls": list(checked.media_urls) or None,
+            "scheduled_for": _iso(checked.scheduled_for),
+            "campaign_id": str(checked.campaign_id) if checked.campaign_id else None,
+            "batch_number": checked.batch_number,
+            "post_id": pid,
+            "platform_options": checked.platform_options or None,
+        }
+        try:
             # The id is the handle; nobody waits on the acceptance, so no result
             # subscription per message (nor a stall when the result store is away).
-            ignore_result=True,
-            kwargs={
-                "user_id": str(checked.user_id),
-                "content": checked.content,
-                "platforms": list(checked.platforms),
-                "media_urls": list(checked.media_urls) or None,
-                "scheduled_for": _iso(checked.scheduled_for),
-                "campaign_id": str(checked.campaign_id) if checked.campaign_id else None,
-                "batch_number": checked.batch_number,
-                "post_id": pid,
-                "platform_options": checked.platform_options or None,
-            },
-        )
+            self.app.send_task("social.publish_post", ignore_result=True, kwargs=kwargs)
+        except Exception as exc:
+            if not self.record_first:
+                raise
+            # The row is in PostgreSQL: the recovery sweep (or beat's release) delivers
+            # it once the broker is back. Raising here would invite a resend under a new id.
+            log.warning("post %s recorded; its message was not sent (%s): the recovery "
+                        "sweep delivers it", pid, exc)
         return pid
 
     def enqueue_batch(
@@ -166,7 +201,12 @@ class PublishClient:
         now = datetime.now(UTC)
         rows = []
         for batch in batches:
-            post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}"))
+            # The words and media are part of the id: an edited batch is a new post, while
+            # re-sending the same calendar repeats the same posts (and changes nothing).
+            what = hashlib.sha256(
+                json.dumps([batch.caption, list(batch.media_urls)]).encode()).hexdigest()[:16]
+            post_id = str(uuid.uuid5(
+                CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}:{what}"))
             when = batch.scheduled_for
             due = when is not None and when <= now
             late = when is not None and now - when > max_past()

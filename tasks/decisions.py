@@ -60,8 +60,25 @@ class Decision:
     reason: str = ""
 
 
-def decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decision:
-    """`step_attempts` counts attempts on this step including the one just made."""
+def decide(
+    outcome: PublishOutcome, step_attempts: int, policy: Policy, *, reconciling: bool = False
+) -> Decision:
+    """`step_attempts` counts attempts on this step including the one just made.
+
+    `reconciling`: an earlier send on this step may have created the post and the provider
+    has not shown that it did not. Then no other step may send these targets: what would
+    fall over stays `unconfirmed` (with the reason) instead, never a second create."""
+    decision = _decide(outcome, step_attempts, policy)
+    if reconciling and decision.action is Action.FALL_OVER:
+        return Decision(
+            Action.UNCONFIRMED,
+            reason=f"an earlier send may have published it and {outcome.provider} has not "
+            f"shown otherwise, so no other provider may send it; then: {decision.reason}",
+        )
+    return decision
+
+
+def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decision:
     kind = outcome.kind
     why = outcome.error or kind.value
     if kind in (OutcomeKind.PUBLISHED, OutcomeKind.DUPLICATE):

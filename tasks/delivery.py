@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, overload
 
+import settings
+from db import credentials as creds
 from db import delivery as ledger
 from db.errors import VaultError
 from db.pool import connection
@@ -29,7 +32,7 @@ from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
 from tasks.chain import Step, build_chain, idempotency_key, step_at_or_after
 from tasks.decisions import Decision, Policy, decide
-from tasks.planning import Plan, plan, plan_no_step
+from tasks.planning import Plan, plan, plan_no_step, plan_poison
 
 log = logging.getLogger("socialpost.delivery")
 
@@ -78,11 +81,14 @@ def provider_for(step: Step) -> HttpProvider:
     return client_for(step.provider, step.api_key)
 
 
-def lease_seconds(step_provider: str | None = None) -> float:
-    """Long enough for the slowest call of the provider, so a live attempt keeps its claim."""
+def lease_seconds() -> float:
+    """A claim's lease: the slowest single call of either provider (connect + read) plus a
+    margin. It is renewed right before each create (db.delivery.start_send), so once it
+    has run out no request of that attempt can still be in flight, and a takeover may look
+    the post up safely."""
     from providers.config import max_request_seconds
 
-    return max_request_seconds(step_provider or "late") + 30.0
+    return max_request_seconds() + 30.0
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,19 @@ def decrypt_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
     return keys
 
 
-def _attempt(client: HttpProvider, request: PublishRequest, reconciling: bool) -> PublishOutcome:
-    """Reconcile first when an earlier send may have landed; otherwise send."""
+def _attempt(
+    client: HttpProvider,
+    request: PublishRequest,
+    reconciling: bool,
+    before_send: Callable[[], bool] | None = None,
+) -> PublishOutcome:
+    """Reconcile first when an earlier send may have landed; otherwise send.
+
+    While reconciling, only a lookup by our id decides: found, it is adopted; not found, a
+    resend happens only where the provider deduplicates on our key (LATE replays an
+    x-request-id / Idempotency-Key, and answers a repeat's content with a 409 naming the
+    existing post). PostForMe does not, so there the lookup is asked again later, until
+    the budget makes the targets `unconfirmed`: never a blind second create."""
     if reconciling and request.idempotency_key:
         try:
             found = client.find_post(request.idempotency_key)
@@ -121,7 +138,14 @@ def _attempt(client: HttpProvider, request: PublishRequest, reconciling: bool) -
             )
         if found is not None:
             return found
-    return client.publish(request, allow_partial=True)
+        if not client.dedupes_resends:
+            return PublishOutcome(
+                OutcomeKind.AMBIGUOUS,
+                client.name,
+                error=f"no post with our id at {client.name} yet; {client.name} does not "
+                "deduplicate creates, so it is not sent again",
+            )
+    return client.publish(request, allow_partial=True, before_send=before_send)
 
 
 @dataclass(frozen=True)
@@ -182,11 +206,13 @@ def attempt_once(
     policy: Policy,
     *,
     scheduled_for: datetime | None = None,
+    before_send: Callable[[], bool] | None = None,
 ) -> Attempted:
     """The engine's one step, free of the ledger: pick the claim's credential step, make
     one provider call (a lookup first when an earlier send may have landed), decide, plan.
     `scheduled_for` is for the unrecorded path only, which hands a future post to the
-    provider's scheduler; recorded posts are scheduled in PostgreSQL instead."""
+    provider's scheduler; recorded posts are scheduled in PostgreSQL instead.
+    `before_send` runs right before a create goes out; False means do not send."""
     now = datetime.now(UTC)
     step = step_at_or_after(chain, claim.step)
     if step is None:
@@ -200,9 +226,9 @@ def attempt_once(
         idempotency_key=idempotency_key(claim.post_id, step.index),
         platform_options=claim.platform_options or {},
     )
-    outcome = _attempt(provider_for(step), request, claim.needs_reconcile)
+    outcome = _attempt(provider_for(step), request, claim.needs_reconcile, before_send)
     attempts = claim.step_attempts + 1
-    decision: Decision = decide(outcome, attempts, policy)
+    decision: Decision = decide(outcome, attempts, policy, reconciling=claim.needs_reconcile)
     next_plan = plan(
         targets=claim.targets,
         platforms=claim.platforms,
@@ -239,14 +265,27 @@ def run_claimed(
 ) -> AttemptResult:
     """The attempt itself, for a post `owner` holds (claimed, or inserted claimed)."""
     post_id = claim.post_id
+    crashed = claim.open_claims - 1  # the claims before this one that recorded nothing
+    if crashed >= settings.current().max_crashed_attempts:
+        ended = plan_poison(claim.targets, claim.platforms,
+                            may_have_sent=claim.needs_reconcile, crashed=crashed)
+        log.error("post %s: %d attempts in a row crashed; ending it as %s",
+                  post_id, crashed, ended.status)
+        with connection(dsn) as conn:
+            ledger.record(conn, claim, owner, ended, attempt=None)
+        return AttemptResult(post_id, ended.status)
     chain = build_chain(decrypt_keys(claim.credentials, post_id))
-    done = attempt_once(claim, chain, policy or default_policy())
+
+    def start_send() -> bool:
+        with connection(dsn) as conn:
+            return ledger.start_send(conn, post_id, owner, lease_seconds())
+
+    done = attempt_once(claim, chain, policy or default_policy(), before_send=start_send)
     with connection(dsn) as conn:
         kept = ledger.record(conn, claim, owner, done.plan, attempt=done.attempt)
         if done.rejected_user_key and done.attempt is not None:
-            ledger.mark_credential_invalid(
-                conn, claim.user_id, done.rejected_user_key, done.attempt.error or ""
-            )
+            creds.mark_invalid(conn, claim.user_id, done.rejected_user_key,
+                               done.attempt.error or "rejected")
     if not kept:
         log.warning("post %s: lease lost before recording; the new holder reconciles", post_id)
         return AttemptResult(post_id, None)

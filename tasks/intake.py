@@ -85,11 +85,11 @@ def _record_refusal(
     )
     try:
         with connection(dsn) as conn:
-            row, _ = posts.insert_post(conn, new)
-        return {"post_id": str(post_id), "status": row["status"], "error": row["error_message"]}
+            posts.insert_post(conn, new)  # a post already under this id stays as it is
     except (InvalidInput, DbError, psycopg.DataError) as exc:
         log.warning("post %s: refusal not recorded: %s", post_id, exc)
-        return {"post_id": str(post_id), "status": "failed", "error": error}
+    # What the producer sent was refused; nothing is told of a post this id may name.
+    return {"post_id": str(post_id), "status": "failed", "error": error}
 
 
 def accept(
@@ -126,15 +126,9 @@ class HoldFirstAttempt:
     hold: Callable[[FirstAttempt], None]
 
 
-def store(
-    data: PublishInput,
-    post_id: uuid.UUID,
-    enqueue: Callable[[str], None],
-    dsn: str | None = None,
-    first: HoldFirstAttempt | None = None,
-) -> Acceptance:
-    due = data.due_now()
-    new = posts.NewPost(
+def new_post(data: PublishInput, post_id: uuid.UUID | str) -> posts.NewPost:
+    """The row a checked request becomes: queued when due, else scheduled."""
+    return posts.NewPost(
         id=post_id,
         user_id=data.user_id,
         content=data.content,
@@ -144,9 +138,20 @@ def store(
         campaign_id=data.campaign_id,
         batch_number=data.batch_number,
         platform_options=data.platform_options or None,
-        status="queued" if due else "scheduled",
+        status="queued" if data.due_now() else "scheduled",
         error_message=None,
     )
+
+
+def store(
+    data: PublishInput,
+    post_id: uuid.UUID,
+    enqueue: Callable[[str], None],
+    dsn: str | None = None,
+    first: HoldFirstAttempt | None = None,
+) -> Acceptance:
+    due = data.due_now()
+    new = new_post(data, post_id)
     if due and first is not None:
         with connection(dsn) as conn:
             claim = ledger.insert_claimed(conn, new, first.owner, lease_seconds())
@@ -155,6 +160,14 @@ def store(
             return {"post_id": str(post_id), "status": "queued"}
     with connection(dsn) as conn:
         row, created = posts.insert_post(conn, new)
+    differs = [] if created else posts.request_differences(row, new)
+    if differs:
+        # Another request already holds this id: refuse, and tell nothing about that post.
+        error = (f"post_id: {post_id} is already used by a different request "
+                 f"({', '.join(differs)} differ); send a new post_id, or the same request "
+                 "to repeat it")
+        log.warning("post %s refused: %s", post_id, error)
+        return {"post_id": str(post_id), "status": "failed", "error": error, "conflict": True}
     if row["status"] in ("queued", "publishing"):
         # Also on a repeat: the first delivery may have been lost with its worker; a
         # second try is harmless, since only one claim can win.

@@ -123,6 +123,34 @@ def _settle(
     return Plan(final["status"], step_index, 0, targets=changes, final=final)
 
 
+def plan_poison(
+    targets: dict[str, dict[str, Any]],
+    platforms: list[str],
+    *,
+    may_have_sent: bool,
+    crashed: int,
+    now: datetime | None = None,
+) -> Plan:
+    """`crashed` attempts in a row ended before recording anything (a bug, a hard time
+    limit): stop re-claiming the post. Its pending targets are `unconfirmed` when a send
+    may have happened (the provider may hold the post), else `failed`."""
+    moment = now or datetime.now(UTC)
+    why = (f"gave up after {crashed} attempts in a row that crashed or were cut off before "
+           "recording an outcome")
+    status = "unconfirmed" if may_have_sent else "failed"
+    note = "; a send may have reached the provider" if may_have_sent else "; nothing was sent"
+    changes = [
+        TargetChange(p, status, error=_join(t.get("error"), why + note))
+        for p, t in targets.items()
+        if t["status"] == "pending"
+    ]
+    return _settle(targets, changes, platforms, None, 0, moment)
+
+
+def _join(previous: str | None, entry: str) -> str:
+    return f"{previous} | {entry}" if previous else entry
+
+
 def plan_no_step(
     targets: dict[str, dict[str, Any]],
     platforms: list[str],

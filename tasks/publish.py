@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from tasks import delivery, intake, results
-from tasks.base import SocialTask
+from tasks.base import IntakeTask, SocialTask
 from worker.celery_app import app
 
 log = logging.getLogger("socialpost.publish")
@@ -26,7 +26,7 @@ def _follow_up(result: delivery.AttemptResult) -> None:
         _enqueue_delivery(result.post_id, result.countdown)
 
 
-class AcceptThenAttemptTask(SocialTask):
+class AcceptThenAttemptTask(IntakeTask):
     """An intake task that makes its post's first provider attempt itself, after its
     answer is stored and before its message is acked: one task per post instead of two.
 

@@ -154,6 +154,8 @@ def test_claim_carries_targets_and_respects_leases(database_url: str) -> None:
             first.platforms, "pending")
         assert not first.needs_reconcile
         assert delivery.claim(conn, pid, "b", 30) is None  # lease still held
+        assert delivery.start_send(conn, pid, "a", 0.3)  # "a" sends (lease renewed)
+        assert not delivery.start_send(conn, pid, "b", 30)  # not b's to send
         time.sleep(0.4)
         taken = ledger.claim(conn, pid, "b", 30)  # expired lease: taken over
         # whoever takes a publishing post over must look it up before any resend
@@ -169,12 +171,23 @@ def test_claim_carries_targets_and_respects_leases(database_url: str) -> None:
             delivery.claim(conn, "nope", "c", 10)
 
 
-def test_a_redelivered_message_takes_its_own_claim_back_and_reconciles(database_url: str) -> None:
+def test_a_redelivered_message_resends_only_what_was_never_sent(database_url: str) -> None:
     with _conn(database_url) as conn:
         pid = str(posts.insert_post(conn, _new())[0]["id"])
         ledger.claim(conn, pid, "task-1", 300)
-        again = ledger.claim(conn, pid, "task-1", 300)  # the same task id: its worker died
-        assert again.needs_reconcile
+        # its worker died before sending: the redelivered copy (same task id) goes on
+        again = ledger.claim(conn, pid, "task-1", 300)
+        assert not again.needs_reconcile and again.open_claims == 2
+        # ...this time it died while the create was out: the copy may not look it up
+        # while that request could still be in flight; after the lease, the taker must
+        assert delivery.start_send(conn, pid, "task-1", 0.3)
+        assert delivery.claim(conn, pid, "task-1", 300) is None
+        time.sleep(0.4)
+        taken = ledger.claim(conn, pid, "task-1", 300)
+        assert taken.needs_reconcile and taken.open_claims == 3
+        # a recorded attempt resets the count of attempts that recorded nothing
+        assert ledger.requeue(conn, taken, "task-1", step=0)
+        assert ledger.claim(conn, pid, "w", 60).open_claims == 1
 
 
 def _insert_scheduled(conn: psycopg.Connection[dict[str, Any]], n: int, when: datetime,
@@ -250,6 +263,7 @@ def test_take_stalled_hands_back_lost_and_expired_posts_only(database_url: str) 
         conn.execute("UPDATE social_posts SET queued_at = now() - interval '1 hour'"
                      " WHERE id = %s", (queued["id"],))
         ledger.claim(conn, busy["id"], "dead-worker", 0.05)
+        assert delivery.start_send(conn, str(busy["id"]), "dead-worker", 0.05)  # died sending
         ledger.claim(conn, held["id"], "live-worker", 300)
         time.sleep(0.1)
         stalled = set(delivery.take_stalled(conn, older_than_seconds=300, limit=10000))

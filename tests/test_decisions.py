@@ -366,3 +366,27 @@ def test_backoff_with_a_huge_attempt_number_is_the_cap_not_an_overflow(attempt: 
 def test_backoff_without_rng_uses_the_module_random() -> None:
     for attempt in range(1, 12):
         assert 0 < backoff_seconds(attempt) <= 60.0
+
+
+# -- exactly once: nothing falls over past a send that may have landed ------------------------
+
+
+@pytest.mark.parametrize("kind", [OutcomeKind.TRANSIENT, OutcomeKind.REJECTED,
+                                  OutcomeKind.CREDENTIAL_REJECTED, OutcomeKind.NO_ACCOUNT,
+                                  OutcomeKind.RATE_LIMITED])
+def test_while_reconciling_what_would_fall_over_is_unconfirmed(kind: OutcomeKind) -> None:
+    # ambiguous, then 503 x N (or a 4xx, a refused key, no account, 429 x N): falling over
+    # would send the post again through another step while the first may hold it
+    attempts = 50  # past every budget
+    plain = decide(outcome(kind, error="HTTP 503: down"), attempts, POLICY)
+    assert plain.action is Action.FALL_OVER
+    held = decide(outcome(kind, error="HTTP 503: down"), attempts, POLICY, reconciling=True)
+    assert held.action is Action.UNCONFIRMED
+    assert "no other provider may send it" in held.reason and "HTTP 503: down" in held.reason
+
+
+def test_while_reconciling_retries_and_records_are_unchanged() -> None:
+    retry = decide(outcome(OutcomeKind.TRANSIENT), 1, POLICY, reconciling=True)
+    assert retry.action is Action.RETRY
+    found = decide(outcome(OutcomeKind.PUBLISHED), 1, POLICY, reconciling=True)
+    assert found.action is Action.RECORD

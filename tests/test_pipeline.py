@@ -147,7 +147,8 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
     late_key = "user-late-" + uuid.uuid4().hex
     sandbox.register_key("late", late_key)
     _save_key(user, "late", late_key)
-    sandbox.set_faults("late", error_rate=1.0, error_status=503)
+    # 429s prove nothing was created (a 5xx would not: the post might exist at LATE)
+    sandbox.set_faults("late", rate_limit_rate=1.0, retry_after=0.1)
     sandbox.register_key("postforme", GLOBAL_PFM)
 
     post_id = _client().enqueue_post(user, "failover walk", ["twitter", "bluesky"])
@@ -157,7 +158,7 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
     steps = [(a["step"], a["provider"], a["credential_source"], a["outcome"])
              for a in post["attempts"]]
     assert steps[0] == (0, "postforme", "user", "credential_rejected")
-    assert {s[3] for s in steps if s[0] == 1} == {"transient"}
+    assert {s[3] for s in steps if s[0] == 1} == {"rate_limited"}
     assert steps[-1] == (2, "postforme", "global", "published")
     assert {t["credential_source"] for t in post["targets"]} == {"global"}
     with _conn() as conn:
@@ -308,7 +309,6 @@ def test_campaign_publish_include_past_posts_a_late_batch_now(
     with a batch an hour late: it publishes now, instead of being refused by the worker
     for the calendar time it put back."""
     from db import campaigns
-    from tasks.client import CAMPAIGN_NAMESPACE
 
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter"])
@@ -317,8 +317,6 @@ def test_campaign_publish_include_past_posts_a_late_batch_now(
     with _conn() as conn:
         cid = campaigns.create_campaign(conn, user, "late", {"batches": [
             {"caption": "an hour late", "scheduled_for": an_hour_ago.isoformat()}]})
-    post_id = str(uuid.uuid5(CAMPAIGN_NAMESPACE, f"{cid}:1:twitter"))
-
     def publish(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "worker.cli", "campaign", "publish", str(cid),
@@ -331,7 +329,10 @@ def test_campaign_publish_include_past_posts_a_late_batch_now(
     assert "skipped 1 past batch" in skipped.stderr
     included = publish("--include-past")
     assert included.returncode == 0, included.stderr
-    assert post_id in included.stdout
+    row = next(line.split() for line in included.stdout.splitlines()
+               if line.startswith("1 "))
+    post_id = row[1]
+    assert uuid.UUID(post_id) and row[-1] == "yes"
 
     post = _wait_final(post_id)
     assert post["status"] == "posted", post

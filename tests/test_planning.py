@@ -605,3 +605,17 @@ def test_finalize_ignores_targets_outside_the_platform_list() -> None:
     targets = {"twitter": row("posted", provider="postforme"), "stray": row("failed", error="x")}
     assert finalize(targets, ["twitter"], NOW)["status"] == "posted"
     assert finalize(targets, [], NOW)["status"] == "partial"  # no list: every target counts
+
+
+# -- poison posts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("may_have_sent", "status"), [(True, "unconfirmed"), (False, "failed")])
+def test_a_post_whose_attempts_keep_crashing_ends(may_have_sent: bool, status: str) -> None:
+    from tasks.planning import plan_poison
+
+    targets = {"twitter": row("posted", provider="late"), "bluesky": row()}
+    p = plan_poison(targets, ["twitter", "bluesky"], may_have_sent=may_have_sent, crashed=5)
+    assert [(c.platform, c.status) for c in p.targets] == [("bluesky", status)]
+    assert "5 attempts in a row" in (p.targets[0].error or "")
+    assert p.status == ("unconfirmed" if may_have_sent else "partial")

@@ -162,15 +162,36 @@ def test_postforme_platform_options_become_configurations(sandbox: Any) -> None:
 
 @pytest.mark.parametrize("which", PROVIDERS)
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_are_transient(sandbox: Any, which: str, status: int) -> None:
+def test_server_errors_to_a_create_are_ambiguous(sandbox: Any, which: str, status: int) -> None:
+    # A 5xx to a create is no proof that nothing was created (a load balancer's 502/504,
+    # a 500 after the row was written): the engine must look the post up, never resend blind.
     provider, _ = make(sandbox, which)
     sandbox.push_responses(which, [{"status": status, "message": "upstream down"}])
     outcome = provider.publish(request("k-1"))
-    assert outcome.kind is OutcomeKind.TRANSIENT
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
     assert outcome.http_status == status
     assert outcome.error == f"HTTP {status}: upstream down"
     result = provider.post("x", ["twitter"])  # the queue is empty again: this one passes
     assert result.success
+
+
+@pytest.mark.parametrize("which", PROVIDERS)
+@pytest.mark.parametrize("status", [408, 425])
+def test_timeouts_answered_to_a_create_are_ambiguous(sandbox: Any, which: str, status: int) -> None:
+    provider, _ = make(sandbox, which)
+    sandbox.push_responses(which, [{"status": status}])
+    assert provider.publish(request("k-1")).kind is OutcomeKind.AMBIGUOUS
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 425])
+def test_server_errors_elsewhere_are_transient(status: int) -> None:
+    # Asking again is harmless for a call that creates nothing (a lookup, a list).
+    from providers.http import HttpAnswer, classify_answer
+
+    answer = HttpAnswer(status=status, headers={}, body={"message": "down"}, text="",
+                        latency_ms=1.0)
+    assert classify_answer(answer, "PostForMe").kind is OutcomeKind.TRANSIENT
+    assert classify_answer(answer, "PostForMe", create=True).kind is OutcomeKind.AMBIGUOUS
 
 
 @pytest.mark.parametrize("which", PROVIDERS)
@@ -206,12 +227,31 @@ def test_rate_limited_with_retry_after(sandbox: Any, which: str) -> None:
 
 @pytest.mark.parametrize("which", PROVIDERS)
 @pytest.mark.parametrize("status", [401, 403])
-def test_pushed_401_403_reject_the_credential(sandbox: Any, which: str, status: int) -> None:
+def test_a_401_or_a_403_about_the_key_rejects_the_credential(
+    sandbox: Any, which: str, status: int
+) -> None:
     provider, _ = make(sandbox, which)
-    sandbox.push_responses(which, [{"status": status}])
+    sandbox.push_responses(which, [{"status": status, "message": "Invalid or expired token"}])
     outcome = provider.publish(request("k-1"))
     assert outcome.kind is OutcomeKind.CREDENTIAL_REJECTED
     assert outcome.http_status == status
+
+
+@pytest.mark.parametrize("which", PROVIDERS)
+@pytest.mark.parametrize("message", ["Plan limit reached: 10 posts per month",
+                                     "This feature requires the Business plan", None])
+def test_a_403_for_a_plan_limit_leaves_the_key_valid(
+    sandbox: Any, which: str, message: str | None
+) -> None:
+    # LATE answers 403 for plan limits and restricted features: the key itself is fine,
+    # so the step is refused (fall over) without marking the key invalid.
+    provider, _ = make(sandbox, which)
+    entry: dict[str, Any] = {"status": 403}
+    if message:
+        entry["message"] = message
+    sandbox.push_responses(which, [entry])
+    outcome = provider.publish(request("k-1"))
+    assert outcome.kind is OutcomeKind.REJECTED and outcome.http_status == 403
 
 
 @pytest.mark.parametrize("which", PROVIDERS)

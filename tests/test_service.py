@@ -213,19 +213,56 @@ def test_rejected_user_key_fails_over_to_user_late(
         assert secret not in json.dumps(rows, default=str)
 
 
-def test_transient_errors_retry_then_fall_over(
+def test_rate_limits_retry_then_fall_over(
     service: SocialPostingService, database_url: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a 429 proves nothing was created: after the step's budget the next step may send
     monkeypatch.setenv("POSTFORME_API_KEY", new_key(sandbox, "postforme"))
     monkeypatch.setenv("LATE_API_KEY", new_key(sandbox, "late"))
-    sandbox.set_faults("postforme", error_rate=1.0, error_status=503)
+    sandbox.set_faults("postforme", rate_limit_rate=1.0, retry_after=0.01)
     user = new_user()
     result = service.create_post(user, "through the storm", ["threads"])
     assert result.success and result.provider == "LATE", result
     rows = attempts(database_url, only_post(database_url, user)["id"])
     assert [(a["provider"], a["credential_source"], a["http_status"]) for a in rows] == [
-        ("postforme", "global", 503)
-    ] * 4 + [("late", "global", 201)]
+        ("postforme", "global", 429)
+    ] * 6 + [("late", "global", 201)]
+
+
+def test_a_5xx_to_a_create_is_never_resent_nor_sent_elsewhere(
+    service: SocialPostingService, database_url: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostForMe may have made the post and does not deduplicate: look it up, never resend,
+    # never fall over; not found within the budget is `unconfirmed`, with the reason.
+    monkeypatch.setenv("POSTFORME_API_KEY", new_key(sandbox, "postforme"))
+    monkeypatch.setenv("LATE_API_KEY", new_key(sandbox, "late"))
+    sandbox.set_faults("postforme", error_rate=1.0, error_status=503)
+    user = new_user()
+    result = service.create_post(user, "maybe out there", ["threads"])
+    assert not result.success
+    post = only_post(database_url, user)
+    assert post["status"] == "unconfirmed"
+    assert "does not deduplicate" in post["error_message"]
+    assert [a["outcome"] for a in attempts(database_url, post["id"])] == ["ambiguous"] * 5
+    assert sandbox.stats()["postforme"]["create_requests"] == 1
+    assert sandbox.stats()["late"]["create_requests"] == 0
+
+
+def test_create_then_502_is_found_and_adopted(
+    service: SocialPostingService, database_url: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTFORME_API_KEY", new_key(sandbox, "postforme"))
+    monkeypatch.setenv("LATE_API_KEY", new_key(sandbox, "late"))
+    sandbox.push_responses("postforme", [{"create_then_status": 502}])
+    user = new_user()
+    result = service.create_post(user, "made, then 502", ["threads", "twitter"])
+    assert result.success and result.provider == "PostForMe", result
+    post = only_post(database_url, user)
+    assert post["status"] == "posted"
+    assert [a["outcome"] for a in attempts(database_url, post["id"])] == [
+        "ambiguous", "published"]
+    assert sandbox.stats()["postforme"]["creates"] == 1
+    assert sandbox.stats()["late"]["create_requests"] == 0
 
 
 def test_each_platform_fails_over_on_its_own(

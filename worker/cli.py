@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "campaign",
         "Create, show or publish a campaign's creative calendar.",
     ),
+    "dead-letters": (
+        "worker.commands.deadletters",
+        "dead_letters",
+        "List or replay publish requests that intake could not take.",
+    ),
     "history": ("worker.commands.history", "history", "A user's posts, newest first."),
     "show": ("worker.commands.history", "show", "One post with its targets and attempts."),
     "accounts": (

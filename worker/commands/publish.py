@@ -224,6 +224,6 @@ def cancel(post_id: str) -> None:
         click.echo(f"post {post_id} was already cancelled")
         return
     raise click.ClickException(
-        f"too late to cancel post {post_id}: it is already {row['status']}"
+        f"too late to cancel post {post_id}: {posts.cancel_refusal(row)}"
     )
 
