@@ -228,8 +228,12 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
 
 
 def _unserved_error(found: Resolution) -> str:
-    """The seed's "No connected accounts for: [...]", then each refusal with its reason."""
-    parts = [f"No connected accounts for: {list(found.missing)}"] if found.missing else []
+    """The seed's "No connected accounts for: [...]" with each reason, then each refusal
+    with its reason (this is what the attempt log keeps)."""
+    parts = []
+    if found.missing:
+        why = "; ".join(f"{p}: {reason}" for p, reason in found.missing.items())
+        parts.append(f"No connected accounts for: {list(found.missing)} ({why})")
     parts.extend(f"{p}: {why}" for p, why in found.refused.items())
     return "; ".join(parts)
 
