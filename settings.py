@@ -84,6 +84,10 @@ class Settings:
                                     minimum=0.01)
     accounts_cache_seconds: float = _var("SOCIALPOST_ACCOUNTS_CACHE_SECONDS", 60.0, "s",
                                          "how long an account list is reused; 0: never")
+    shared_accounts: bool = _var(
+        "SOCIALPOST_SHARED_ACCOUNTS", True, "0/1",
+        "an untagged account on a global key is the organisation's, usable by every user; "
+        "0 (multi-tenant): no one's")
     late_cdn_wait_seconds: float = _var("LATE_CDN_WAIT_SECONDS", 1.0, "s",
                                         "wait after a LATE upload for its CDN (as the seed)")
     media_max_bytes: int = _var("SOCIALPOST_MEDIA_MAX_BYTES", 100 * MIB, "bytes",

@@ -160,23 +160,42 @@ class SocialPostingService:
     @never_raises(lambda _: None)
     def get_oauth_url(self, user_id: str, platform: str, redirect_url: str) -> str | None:
         """Where the user connects `platform`: PostForMe with the user's key, else the
-        global one (LATE only when no PostForMe key exists). None on failure (logged)."""
-        chain = sorted(self._chain(user_id), key=lambda s: (s.provider != "postforme", s.index))
+        global one (LATE only when no PostForMe key exists). The account is tied to the
+        user (PostForMe external_id; on the global LATE key, the user's own profile), so
+        on a shared key it is theirs alone. None on failure (logged)."""
+        uid = uuid_or_none(user_id)
+        if uid is None:
+            log.warning("get_oauth_url: user_id: must be a UUID, got %r", user_id)
+            return None
+        chain = sorted(self._chain(uid), key=lambda s: (s.provider != "postforme", s.index))
         if not chain:
             log.warning("get_oauth_url: %s", NO_CREDENTIALS)
             return None
-        return provider_for(chain[0]).get_oauth_url(platform, redirect_url)
+        step = chain[0]
+        return provider_for(step).get_oauth_url(
+            platform, redirect_url, user_id=str(uid), shared_key=step.source == "global"
+        )
 
     @never_raises(lambda _: [])
     def get_connected_accounts(self, user_id: str) -> list[dict[str, Any]]:
-        """[{id, platform, username}] from the first credential in the chain that answers."""
-        for step in self._chain(user_id):
+        """[{id, platform, username}] the user may post to, from the first credential in
+        the chain that answers: on the user's own key all its accounts, on a global key
+        the user's (tagged with the user id) and the organisation's shared ones
+        (SOCIALPOST_SHARED_ACCOUNTS), never another user's."""
+        uid = uuid_or_none(user_id)
+        if uid is None:
+            log.warning("get_connected_accounts: user_id: must be a UUID, got %r", user_id)
+            return []
+        for step in self._chain(uid):
             try:
-                accounts = provider_for(step).accounts()
+                accounts = provider_for(step).usable_accounts(str(uid), step.source)
             except ProviderCallError as exc:
                 log.warning("accounts via %s: %s", step.label, exc.outcome.error)
                 continue
-            return [{"id": a.id, "platform": a.platform, "username": a.username} for a in accounts]
+            return [
+                {"id": a.id, "platform": a.platform, "username": a.username}
+                for a, _rank in accounts
+            ]
         return []
 
     @never_raises(lambda m: {"refreshed": 0, "invalid": 0, "errors": 1, "error": m})

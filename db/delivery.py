@@ -36,6 +36,7 @@ class Claim:
     needs_reconcile: bool
     targets: dict[str, dict[str, Any]]
     credentials: dict[str, str] = field(repr=False)
+    account_ids: dict[str, str] = field(default_factory=dict)  # platform -> named account
     claim_count: int = 1  # claims of this post so far, this one included
     open_claims: int = 1  # claims since the last recorded attempt, this one included
 
@@ -100,7 +101,7 @@ WITH c AS (
                AND (lease_expires_at < now()
                     OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              step, step_attempts, needs_reconcile, claim_count, open_claims
+              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
 )
 SELECT c.*,
     (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
@@ -143,6 +144,7 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         needs_reconcile=row["needs_reconcile"],
         targets=targets,
         credentials=row["credentials"] or {},
+        account_ids=dict(row.get("account_ids") or {}),
         claim_count=row["claim_count"],
         open_claims=row["open_claims"],
     )
@@ -364,14 +366,15 @@ def user_keys(conn: Conn, user_ids: list[Any]) -> dict[str, dict[str, str]]:
 _INSERT_CLAIMED = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
-        status, campaign_id, batch_number, platform_options, queued_at,
+        status, campaign_id, batch_number, platform_options, account_ids, queued_at,
         lease_owner, lease_expires_at, claim_count, open_claims)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
         %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
-        %(platform_options)s, now(), %(owner)s, now() + make_interval(secs => %(lease)s), 1, 1)
+        %(platform_options)s, %(account_ids)s, now(), %(owner)s,
+        now() + make_interval(secs => %(lease)s), 1, 1)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              step, step_attempts, needs_reconcile, claim_count, open_claims
+              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
 ), tgt AS (
     INSERT INTO post_targets (post_id, platform)
     SELECT ins.id, p.platform FROM ins, unnest(ins.platforms) AS p(platform)
@@ -398,6 +401,7 @@ def insert_claimed(conn: Conn, new: Any, owner: str, lease_seconds: float) -> Cl
             "scheduled_for": post.scheduled_for, "campaign_id": post.campaign_id,
             "batch_number": post.batch_number,
             "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
+            "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
             "owner": owner, "lease": float(lease_seconds),
         },
     ).fetchone()

@@ -34,6 +34,7 @@ class NewPost:
     campaign_id: uuid.UUID | str | None = None
     batch_number: int | None = None
     platform_options: dict[str, Any] | None = None
+    account_ids: dict[str, str] | None = None  # platform -> the account the request named
     status: str | None = None
     error_message: str | None = None
     id: uuid.UUID | str | None = None
@@ -95,6 +96,7 @@ class NewPost:
             campaign_id=validate.opt_uuid(self.campaign_id, "campaign_id"),
             batch_number=batch,
             platform_options=validate.json_object(self.platform_options, "platform_options"),
+            account_ids=validate.account_ids(self.account_ids, platforms),
             status=status,
             error_message=validate.clip(self.error_message),
         )
@@ -116,10 +118,11 @@ def _lenient(check: Callable[[], T], fallback: T) -> T:
 _INSERT = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
-        status, error_message, campaign_id, batch_number, platform_options,
+        status, error_message, campaign_id, batch_number, platform_options, account_ids,
         queued_at, finished_at)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s, %(scheduled_for)s,
         %(status)s, %(error_message)s, %(campaign_id)s, %(batch_number)s, %(platform_options)s,
+        %(account_ids)s,
         CASE WHEN %(status)s = 'queued' THEN now() END,
         CASE WHEN %(status)s = 'failed' THEN now() END)
     ON CONFLICT (id) DO NOTHING
@@ -145,6 +148,7 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
         "error_message": post.error_message, "campaign_id": post.campaign_id,
         "batch_number": post.batch_number,
         "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
+        "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
         "target_status": states.T_FAILED if failed else states.T_PENDING,
         "target_error": post.error_message if failed else None,
     }
@@ -159,7 +163,8 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
 
 # What makes two requests under one post id the same request. The time and the campaign
 # are left out on purpose: a campaign re-sent later sends a due batch as "now".
-_SAME_REQUEST = ("user_id", "content", "platforms", "media_urls", "platform_options")
+_SAME_REQUEST = ("user_id", "content", "platforms", "media_urls", "platform_options",
+                 "account_ids")
 
 
 def request_differences(row: dict[str, Any], new: NewPost) -> list[str]:
@@ -173,7 +178,7 @@ def request_differences(row: dict[str, Any], new: NewPost) -> list[str]:
             stored, given = set(stored or []), set(given or [])
         elif name in ("media_urls",):
             stored, given = list(stored or []), list(given or [])
-        elif name == "platform_options":
+        elif name in ("platform_options", "account_ids"):
             stored, given = stored or None, given or None
         elif name == "user_id":
             stored, given = str(stored), str(given)

@@ -133,3 +133,17 @@ def json_object(value: Any, field: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise InvalidInput(field, f"must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def account_ids(value: Any, platforms: list[str]) -> dict[str, str] | None:
+    """platform -> account id, each platform one of the post's; None when empty."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise InvalidInput("account_ids", "must map platform names to account id strings")
+    extra = sorted(set(value) - set(platforms))
+    if extra:
+        raise InvalidInput("account_ids", f"names platforms the post is not for: {extra}")
+    return dict(value)

@@ -1,5 +1,6 @@
 """Connected accounts: the per-process cache of account lists, and the accounts side of
-a provider client (listing, invalidating, picking one account per platform).
+a provider client (listing, invalidating, picking the user's account per platform by
+providers.ownership).
 
 A stream of posts through one credential must not fetch the list every time, so lists
 are kept SOCIALPOST_ACCOUNTS_CACHE_SECONDS by (client class, base URL, key digest); the
@@ -19,7 +20,8 @@ from providers import config
 from providers.client import ApiClient, log
 from providers.errors import ProviderCallError
 from providers.models import AccountInfo
-from providers.platforms import normalize_platform
+from providers.outcomes import PublishRequest
+from providers.ownership import Resolution, Scope, resolve, usable
 
 CacheKey = tuple[str, str, str]
 
@@ -85,25 +87,33 @@ class CachedAccounts(ApiClient, ABC):
             log.warning("%s: listing accounts failed: %s", self.name, self._clean(repr(exc)))
         return []
 
-    def _resolve(self, platforms: Iterable[str]) -> tuple[dict[str, AccountInfo], list[str], bool]:
-        """One account per requested platform (the first connected one), the platforms
-        without any, and whether the list came from the cache. A miss in a cached list
-        is checked once more against a fresh one."""
+    def scope_for(
+        self, user_id: str | None, source: str, shared: bool | None = None
+    ) -> Scope:
+        """Who may use which account of this credential (see providers.ownership)."""
+        allowed = config.shared_accounts() if shared is None else shared
+        return Scope(user_id=user_id, source=source, shared=allowed, provider=self.name)
+
+    def usable_accounts(
+        self, user_id: str | None, source: str, shared: bool | None = None
+    ) -> list[tuple[AccountInfo, str]]:
+        """The accounts this user may post to with this credential, each with its rank
+        ("own" or "shared"). Raises ProviderCallError."""
+        return usable(self.accounts(), self.scope_for(user_id, source, shared))
+
+    def _resolve(self, platforms: Iterable[str], request: PublishRequest
+                 ) -> tuple[Resolution, bool]:
+        """The account for each requested platform (providers.ownership), and whether the
+        list came from the cache. A miss in a cached list is checked once more against
+        a fresh one (the account may have been connected since)."""
         wanted = list(platforms)
+        scope = self.scope_for(request.user_id, request.credential_source,
+                               request.shared_accounts)
+        named = request.account_ids or {}
         accounts, cached = self._accounts_with_source()
-        chosen = _pick(accounts, wanted)
-        if cached and len(chosen) < len(wanted):
+        found = resolve(accounts, wanted, scope, named)
+        if cached and found.unserved:
             self.invalidate_accounts()
             accounts, cached = self._accounts_with_source()
-            chosen = _pick(accounts, wanted)
-        missing = [p for p in wanted if p not in chosen]
-        return chosen, missing, cached
-
-
-def _pick(accounts: Iterable[AccountInfo], wanted: list[str]) -> dict[str, AccountInfo]:
-    chosen: dict[str, AccountInfo] = {}
-    for account in accounts:
-        platform = normalize_platform(account.platform)
-        if platform in wanted and platform not in chosen:
-            chosen[platform] = account
-    return {p: chosen[p] for p in wanted if p in chosen}
+            found = resolve(accounts, wanted, scope, named)
+        return found, cached

@@ -23,6 +23,7 @@ from providers.http import HttpAnswer, TransportError
 from providers.media_upload import PresignedUpload
 from providers.models import AccountInfo, PostResult
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
+from providers.ownership import Resolution
 from providers.platforms import normalize_platforms
 
 
@@ -62,8 +63,11 @@ def post_result_from(outcome: PublishOutcome, scheduled_for: datetime | None = N
     error = outcome.error
     if outcome.kind is OutcomeKind.PUBLISHED:
         notes = [f"{p}: {t.error or 'failed'}" for p, t in failed.items()]
-        if outcome.missing_platforms:
-            notes.append(f"No connected accounts for: {list(outcome.missing_platforms)}")
+        refused = set(outcome.refused_platforms)
+        missing = [p for p in outcome.missing_platforms if p not in refused]
+        if missing:
+            notes.append(f"No connected accounts for: {missing}")
+        notes.extend(f"{p}: {outcome.account_errors.get(p, 'refused')}" for p in refused)
         error = "; ".join(notes) or None
     return PostResult(
         success=success,
@@ -98,16 +102,23 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
         """Per-platform results of an accepted post. Raises ProviderCallError."""
 
     @abstractmethod
-    def get_oauth_url(self, platform: str, redirect_url: str) -> str | None:
-        """Where a user connects `platform` to this provider; None on failure."""
+    def get_oauth_url(
+        self, platform: str, redirect_url: str, *, user_id: str | None = None,
+        shared_key: bool = False,
+    ) -> str | None:
+        """Where a user connects `platform` to this provider; None on failure. With
+        `user_id` the new account is tied to that user (PostForMe external_id; on a
+        shared LATE key, the user's own profile)."""
 
-    def _no_account(self, missing: list[str], status: int | None = None) -> PublishOutcome:
+    def _no_account(self, found: Resolution, status: int | None = None) -> PublishOutcome:
         return PublishOutcome(
             kind=OutcomeKind.NO_ACCOUNT,
             provider=self.name,
             http_status=status,
-            error=f"No connected accounts for: {missing}",
-            missing_platforms=tuple(missing),
+            error=_unserved_error(found),
+            missing_platforms=tuple(found.unserved),
+            refused_platforms=tuple(found.refused),
+            account_errors={**found.missing, **found.refused},
         )
 
     # -- publishing --------------------------------------------------------------------
@@ -120,8 +131,11 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
     ) -> PublishOutcome:
         """Create one post and classify the result. Never raises.
 
-        Missing accounts: without allow_partial nothing is sent (NO_ACCOUNT); with it the
-        served platforms are published and the rest listed in `missing_platforms`.
+        Only accounts this user may use are posted to (providers.ownership). Unserved
+        platforms: without allow_partial nothing is sent (NO_ACCOUNT); with it the served
+        platforms are published and the rest listed in `missing_platforms`, those that
+        must fail (another user's account named, an ambiguous choice) also in
+        `refused_platforms`, each with its reason in `account_errors`.
         `before_send()` is asked right before the create goes out (the engine renews its
         lease and notes the send there); False means nothing is sent."""
         sent = False
@@ -135,11 +149,12 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
             if not self._key:
                 return self._no_key_outcome()
             try:
-                chosen, missing, cached = self._resolve(platforms)
+                found, cached = self._resolve(platforms, request)
             except ProviderCallError as exc:
                 return exc.outcome
-            if missing and (not allow_partial or not chosen):
-                return self._no_account(missing)
+            chosen = found.chosen
+            if found.unserved and (not allow_partial or not chosen):
+                return self._no_account(found)
             if before_send is not None and not before_send():
                 return PublishOutcome(
                     kind=OutcomeKind.TRANSIENT, provider=self.name,
@@ -153,13 +168,20 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
                 # Refused with a cached account list: if an account has gone since, say
                 # so (nothing was created) rather than blame the post.
                 try:
-                    fresh_chosen, fresh_missing, _ = self._resolve(platforms)
+                    fresh, _ = self._resolve(platforms, request)
                 except ProviderCallError:
-                    fresh_chosen, fresh_missing = chosen, missing
-                if len(fresh_missing) > len(missing) and (not allow_partial or not fresh_chosen):
-                    return self._no_account(fresh_missing, outcome.http_status)
-            if missing:
-                outcome = replace(outcome, missing_platforms=tuple(missing))
+                    fresh = found
+                if len(fresh.unserved) > len(found.unserved) and (
+                    not allow_partial or not fresh.chosen
+                ):
+                    return self._no_account(fresh, outcome.http_status)
+            if found.unserved:
+                outcome = replace(
+                    outcome,
+                    missing_platforms=tuple(found.unserved),
+                    refused_platforms=tuple(found.refused),
+                    account_errors={**found.missing, **found.refused},
+                )
             self._log_outcome(outcome)
             return outcome
         except Exception as exc:  # a bug must not escape, nor hide a possible send
@@ -220,6 +242,17 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
                 provider=self.name,
                 scheduled_for=scheduled_for,
             )
+
+
+def _unserved_error(found: Resolution) -> str:
+    """The seed's "No connected accounts for: [...]" with each reason, then each refusal
+    with its reason (this is what the attempt log keeps)."""
+    parts = []
+    if found.missing:
+        why = "; ".join(f"{p}: {reason}" for p, reason in found.missing.items())
+        parts.append(f"No connected accounts for: {list(found.missing)} ({why})")
+    parts.extend(f"{p}: {why}" for p, why in found.refused.items())
+    return "; ".join(parts)
 
 
 def first_str(*values: object) -> str | None:

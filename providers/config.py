@@ -37,6 +37,12 @@ def accounts_cache_seconds() -> float:
     return settings.current().accounts_cache_seconds
 
 
+def shared_accounts() -> bool:
+    """Whether untagged accounts of a shared key are the organisation's, usable by every
+    user (1), or usable by no one (0: a multi-tenant deployment)."""
+    return settings.current().shared_accounts
+
+
 def late_cdn_wait_seconds() -> float:
     """The seed waits for LATE's CDN after an upload; tests set 0."""
     return settings.current().late_cdn_wait_seconds

@@ -22,6 +22,7 @@ from providers.http import classify_answer, http_error, utc_iso
 from providers.media import FetchedMedia, media_kind
 from providers.models import AccountInfo
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
+from providers.ownership import uuid_tag
 from providers.platforms import normalize_platform
 
 _TARGET_SUCCESS = {"published": True, "failed": False}
@@ -62,6 +63,9 @@ class LateProvider(HttpProvider):
 
     # -- accounts --------------------------------------------------------------------
     def _fetch_accounts(self) -> list[AccountInfo]:
+        """Every account of the key, each with the owner its profile names (a profile
+        named by a user id is that user's; others, such as "Default", the key's own)."""
+        owners = {pid: uuid_tag(name) for pid, name in self._profiles().items()}
         body = self._query("GET", "/accounts")
         items = body.get("accounts", body.get("data")) if isinstance(body, dict) else body
         accounts: list[AccountInfo] = []
@@ -79,6 +83,7 @@ class LateProvider(HttpProvider):
                     platform=normalize_platform(raw) or raw,
                     username=first_str(data.get("username"), data.get("displayName")) or "",
                     profile_id=_id_of(data.get("profileId")),
+                    owner=owners.get(_id_of(data.get("profileId")) or ""),
                 )
             )
         return accounts
@@ -199,9 +204,58 @@ class LateProvider(HttpProvider):
             body.get("authUrl"), body.get("url"), inner.get("auth_url"), inner.get("authUrl")
         )
 
-    def get_oauth_url(self, platform: str, redirect_url: str) -> str | None:
-        """The seed service's name for the connect URL."""
-        return self.get_connect_url(platform, redirect_url)
+    def get_oauth_url(
+        self, platform: str, redirect_url: str, *, user_id: str | None = None,
+        shared_key: bool = False,
+    ) -> str | None:
+        """The seed service's name for the connect URL. On a shared key with `user_id`,
+        the account goes into the user's own profile (named by the user id, created on
+        first connect), which is what makes it theirs; else the default profile."""
+        profile: str | None = None
+        if user_id and shared_key:
+            try:
+                profile = self.profile_for(user_id)
+            except ProviderCallError as exc:
+                log.warning("%s: connect URL failed: %s", self.name, self._clean(exc))
+                return None
+        return self.get_connect_url(platform, redirect_url, profile)
+
+    def _profiles(self) -> dict[str, str]:
+        """Profile id -> name, in LATE's order; {} where the API has no profiles route
+        (the seed's shape). Raises ProviderCallError on other failures."""
+        try:
+            body = as_dict(self._query("GET", "/profiles"))
+        except ProviderCallError as exc:
+            if exc.outcome.http_status == 404:
+                return {}
+            raise
+        items = body.get("profiles", body.get("data"))
+        out: dict[str, str] = {}
+        for item in items if isinstance(items, list) else []:
+            data = as_dict(item)
+            pid = _id_of(data.get("_id")) or _id_of(data.get("id"))
+            if pid:
+                out[pid] = str(data.get("name") or "")
+        return out
+
+    def profile_for(self, user_id: str) -> str:
+        """The id of the user's profile on this key (named by the user id), created
+        when missing. Of several so named (two first connects racing), the first
+        listed, always: every one of them counts as the user's anyway."""
+        tag = uuid_tag(user_id) or user_id
+        for pid, name in self._profiles().items():
+            if (uuid_tag(name) or name) == tag:
+                return pid
+        body = as_dict(self._query(
+            "POST", "/profiles",
+            json_body={"name": tag, "description": "social-posting user (accounts per user)"},
+        ))
+        created = as_dict(body.get("profile")) or as_dict(body.get("data")) or body
+        new_id = _id_of(created.get("_id")) or _id_of(created.get("id"))
+        if not new_id:
+            raise ProviderCallError(self._local_reject("POST /profiles: no profile id answered"))
+        self.invalidate_accounts()
+        return new_id
 
     def _default_profile(self) -> str | None:
         try:

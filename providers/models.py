@@ -40,9 +40,12 @@ class PostResult:
 
 @dataclass
 class AccountInfo:
-    """One social account connected at a provider."""
+    """One social account connected at a provider. `owner` is the user id the provider
+    ties it to (PostForMe `external_id`, or the name of its LATE profile when that is a
+    user id); None for an untagged account (on a shared key: the organisation's)."""
 
     id: str
     platform: str
     username: str
     profile_id: str | None = None
+    owner: str | None = None

@@ -25,7 +25,13 @@ class OutcomeKind(str, Enum):
 @dataclass(frozen=True)
 class PublishRequest:
     """One create-post call. `idempotency_key` is our post id (plus a suffix per step):
-    it travels as PostForMe `external_id` and as LATE `x-request-id`."""
+    it travels as PostForMe `external_id` and as LATE `x-request-id`.
+
+    Whose post it is decides the accounts (providers.ownership): `user_id`, whether the
+    key is the user's own (`credential_source` "user", every account theirs) or shared
+    ("global"), `account_ids` (platform -> the account the request named) and
+    `shared_accounts` (None: SOCIALPOST_SHARED_ACCOUNTS; False: only accounts the
+    provider ties to the user). The defaults are the seed's: the caller's own key."""
 
     content: str
     platforms: tuple[str, ...]
@@ -33,6 +39,10 @@ class PublishRequest:
     scheduled_for: datetime | None = None
     idempotency_key: str | None = None
     platform_options: dict[str, dict[str, object]] = field(default_factory=dict)
+    user_id: str | None = None
+    credential_source: str = "user"
+    account_ids: dict[str, str] = field(default_factory=dict)
+    shared_accounts: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,9 @@ class PublishOutcome:
     provider_post_id: str | None = None
     provider_status: str | None = None  # the provider's own post status
     targets: dict[str, TargetResult] = field(default_factory=dict)  # by platform
-    missing_platforms: tuple[str, ...] = ()  # for NO_ACCOUNT
+    missing_platforms: tuple[str, ...] = ()  # not sent for want of an account (or refused)
+    refused_platforms: tuple[str, ...] = ()  # of those, the ones that must fail (see ownership)
+    account_errors: dict[str, str] = field(default_factory=dict)  # platform -> why unserved
     existing_post_id: str | None = None  # for DUPLICATE
     latency_ms: float = 0.0
 

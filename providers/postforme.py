@@ -17,6 +17,7 @@ from providers.http import classify_answer, utc_iso
 from providers.media import FetchedMedia
 from providers.models import AccountInfo
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
+from providers.ownership import user_tag
 from providers.platforms import normalize_platform
 
 # PostForMe's own platform names where they differ from the seed's.
@@ -80,6 +81,7 @@ class PostForMeProvider(HttpProvider):
             platform=_seed_platform(data.get("platform")),
             username=first_str(data.get("username"), data.get("name")) or "",
             profile_id=None,
+            owner=user_tag(data.get("external_id")),
         )
 
     # -- publishing --------------------------------------------------------------------
@@ -208,21 +210,27 @@ class PostForMeProvider(HttpProvider):
         return out
 
     # -- OAuth -------------------------------------------------------------------------
-    def get_oauth_url(self, platform: str, redirect_url: str) -> str | None:
-        """Seed API: the URL where a user connects `platform`, or None on failure."""
+    def get_oauth_url(
+        self, platform: str, redirect_url: str, *, user_id: str | None = None,
+        shared_key: bool = False,
+    ) -> str | None:
+        """Seed API: the URL where a user connects `platform`, or None on failure. With
+        `user_id` the account is tagged `external_id` = user id, on any key: on a shared
+        key that is what makes it this user's. `redirect_url_override` is the real
+        API's name for the seed's `redirect_url`; both are sent."""
         name = normalize_platform(platform)
         if name is None:
             log.warning("%s: OAuth URL for unknown platform %r", self.name, platform)
             return None
+        payload: dict[str, Any] = {
+            "platform": _TO_POSTFORME.get(name, name),
+            "redirect_url": redirect_url,
+            "redirect_url_override": redirect_url,
+        }
+        if user_id:
+            payload["external_id"] = user_id
         try:
-            body = self._query(
-                "POST",
-                "/social-accounts/auth-url",
-                json_body={
-                    "platform": _TO_POSTFORME.get(name, name),
-                    "redirect_url": redirect_url,
-                },
-            )
+            body = self._query("POST", "/social-accounts/auth-url", json_body=payload)
         except ProviderCallError as exc:
             log.warning("%s: OAuth URL failed: %s", self.name, self._clean(exc))
             return None

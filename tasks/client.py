@@ -86,8 +86,11 @@ class PublishClient:
         batch_number: int | None = None,
         post_id: str | None = None,
         platform_options: dict[str, dict[str, Any]] | None = None,
+        account_ids: dict[str, str] | None = None,
     ) -> str:
-        """Validate, send `social.publish_post`, return the post id (chosen here if absent)."""
+        """Validate, send `social.publish_post`, return the post id (chosen here if absent).
+        `account_ids` (platform -> provider account id) picks among the accounts the user
+        may use; one the user may not use fails that target at send time."""
         checked = check_publish_input(
             user_id=user_id,
             content=content,
@@ -98,6 +101,7 @@ class PublishClient:
             batch_number=batch_number,
             post_id=post_id,
             platform_options=platform_options,
+            account_ids=account_ids,
         )
         pid = str(checked.post_id or uuid.uuid4())
         if self.record_first:
@@ -112,6 +116,7 @@ class PublishClient:
             "batch_number": checked.batch_number,
             "post_id": pid,
             "platform_options": checked.platform_options or None,
+            "account_ids": checked.account_ids or None,
         }
         try:
             # The id is the handle; nobody waits on the acceptance, so no result
@@ -135,6 +140,7 @@ class PublishClient:
         media_urls: Sequence[str] | None = None,
         scheduled_for: datetime | str | None = None,
         post_id: str | None = None,
+        account_ids: dict[str, str] | None = None,
     ) -> str:
         """Send `social.publish_batch`; the worker reads the caption from the calendar."""
         problems: list[str] = []
@@ -145,14 +151,16 @@ class PublishClient:
             problems.append(f"batch_number: must be an integer >= 1, got {batch_number!r}")
         # Platform, media and time rules are checked with a stand-in caption; the real
         # caption's length is checked by the worker once it has read the calendar.
+        accounts: dict[str, str] = {}
         try:
-            check_publish_input(
+            accounts = check_publish_input(
                 user_id=user_id,
                 content="x",
                 platforms=list(platforms),
                 media_urls=list(media_urls) if media_urls is not None else None,
                 scheduled_for=scheduled_for,
-            )
+                account_ids=account_ids,
+            ).account_ids
         except InvalidRequest as exc:
             problems.extend(p for p in exc.problems if not p.startswith(("user_id", "content")))
         if problems or uid is None or cid is None:
@@ -169,6 +177,7 @@ class PublishClient:
                 "media_urls": list(media_urls) if media_urls is not None else None,
                 "scheduled_for": _iso(scheduled_for),
                 "post_id": final_id,
+                "account_ids": accounts or None,
             },
         )
         return final_id

@@ -206,12 +206,15 @@ def attempt_once(
     policy: Policy,
     *,
     scheduled_for: datetime | None = None,
+    shared_accounts: bool | None = None,
     before_send: Callable[[], bool] | None = None,
 ) -> Attempted:
     """The engine's one step, free of the ledger: pick the claim's credential step, make
     one provider call (a lookup first when an earlier send may have landed), decide, plan.
-    `scheduled_for` is for the unrecorded path only, which hands a future post to the
-    provider's scheduler; recorded posts are scheduled in PostgreSQL instead.
+    The provider picks the claim's user's accounts on the step's key (providers.ownership).
+    `scheduled_for` and `shared_accounts` (False: only accounts the provider ties to the
+    user) are for the unrecorded path only: it hands a future post to the provider's
+    scheduler, and posts without the ledger to vouch for the organisation's accounts.
     `before_send` runs right before a create goes out; False means do not send."""
     now = datetime.now(UTC)
     step = step_at_or_after(chain, claim.step)
@@ -225,6 +228,10 @@ def attempt_once(
         scheduled_for=scheduled_for,
         idempotency_key=idempotency_key(claim.post_id, step.index),
         platform_options=claim.platform_options or {},
+        user_id=claim.user_id,
+        credential_source=step.source,
+        account_ids=dict(claim.account_ids or {}),
+        shared_accounts=shared_accounts,
     )
     outcome = _attempt(provider_for(step), request, claim.needs_reconcile, before_send)
     attempts = claim.step_attempts + 1

@@ -97,12 +97,15 @@ def run_unrecorded(
     policy: Policy,
     deadline: float,
     scheduled_for: datetime | None = None,
+    shared_accounts: bool | None = None,
 ) -> Unrecorded:
-    """The engine's attempts on an in-memory claim, waiting in process between them."""
+    """The engine's attempts on an in-memory claim, waiting in process between them
+    (`shared_accounts` as attempt_once's)."""
     state = Unrecorded(claim)
 
     def once() -> AttemptResult:
-        done = attempt_once(state.claim, chain, policy, scheduled_for=scheduled_for)
+        done = attempt_once(state.claim, chain, policy, scheduled_for=scheduled_for,
+                            shared_accounts=shared_accounts)
         state.claim, state.plan = applied(state.claim, done.plan), done.plan
         return result_of(claim.post_id, done.plan)
 

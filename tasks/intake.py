@@ -32,7 +32,7 @@ Acceptance = dict[str, Any]
 # "scheduled_at" must not publish at once what was meant for later).
 POST_FIELDS = frozenset({
     "user_id", "content", "platforms", "media_urls", "scheduled_for", "campaign_id",
-    "batch_number", "post_id", "platform_options",
+    "batch_number", "post_id", "platform_options", "account_ids",
 })
 BATCH_FIELDS = POST_FIELDS - {"content"}
 
@@ -138,6 +138,7 @@ def new_post(data: PublishInput, post_id: uuid.UUID | str) -> posts.NewPost:
         campaign_id=data.campaign_id,
         batch_number=data.batch_number,
         platform_options=data.platform_options or None,
+        account_ids=data.account_ids or None,
         status="queued" if data.due_now() else "scheduled",
         error_message=None,
     )
@@ -226,5 +227,6 @@ def accept_batch(
         "batch_number": batch.batch_number,
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
+        "account_ids": raw.get("account_ids"),
     }
     return accept(request, task_id, enqueue, dsn, first)

@@ -53,6 +53,19 @@ def _trail(previous: str | None, step: Step, reason: str) -> str:
     return f"{previous} | {entry}" if previous else entry
 
 
+def _unserved(
+    targets: dict[str, dict[str, Any]], platform: str, step: Step, outcome: PublishOutcome
+) -> TargetChange:
+    """A target this step could not serve for want of this user's account: it falls over
+    to the next step; one refused (another user's account named, or a choice among
+    several left open) fails here, with the reason."""
+    why = outcome.account_errors.get(platform, "no connected account")
+    trail = _trail(targets[platform].get("error"), step, why)
+    if platform in outcome.refused_platforms:
+        return TargetChange(platform, "failed", step.provider, step.source, error=trail)
+    return TargetChange(platform, "pending", error=trail)
+
+
 def finalize(
     targets: dict[str, dict[str, Any]], platforms: list[str], now: datetime
 ) -> dict[str, Any]:
@@ -221,7 +234,10 @@ def plan(
         return _settle(targets, changes, platforms, None, step.index, moment)
     if action is Action.FALL_OVER:
         changes = [
-            TargetChange(p, "pending", error=_trail(targets[p].get("error"), step, decision.reason))
+            _unserved(targets, p, step, outcome)
+            if p in outcome.account_errors
+            else TargetChange(
+                p, "pending", error=_trail(targets[p].get("error"), step, decision.reason))
             for p in pending
         ]
         return _settle(targets, changes, platforms, nxt, step.index, moment)
@@ -281,11 +297,5 @@ def plan(
             )
     for p in outcome.missing_platforms:
         if p in pending:
-            changes.append(
-                TargetChange(
-                    p,
-                    "pending",
-                    error=_trail(targets[p].get("error"), step, "no connected account"),
-                )
-            )
+            changes.append(_unserved(targets, p, step, outcome))
     return _settle(targets, changes, platforms, nxt, step.index, moment)

@@ -88,6 +88,7 @@ def publish_post(
     batch_number: int | None = None,
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
+    account_ids: dict[str, str] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept one post: returns {post_id, status: queued|scheduled|failed[, error]} at once.
@@ -105,6 +106,7 @@ def publish_post(
         "batch_number": batch_number,
         "post_id": post_id,
         "platform_options": platform_options,
+        "account_ids": account_ids,
     }
     return intake.accept(raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt())
 
@@ -120,6 +122,7 @@ def publish_batch(
     scheduled_for: str | None = None,
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
+    account_ids: dict[str, str] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept batch `batch_number` of a campaign's creative calendar as one post
@@ -134,6 +137,7 @@ def publish_batch(
         "scheduled_for": scheduled_for,
         "post_id": post_id,
         "platform_options": platform_options,
+        "account_ids": account_ids,
     }
     return intake.accept_batch(
         raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt()

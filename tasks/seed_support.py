@@ -33,11 +33,12 @@ from tasks.chain import DISPLAY, Step
 from tasks.delivery import provider_for
 from tasks.in_process import Unrecorded
 from tasks.planning import finalize
-from tasks.validation import InvalidRequest, PublishInput, check_publish_input
+from tasks.validation import PublishInput
 
 log = logging.getLogger("socialpost.service")
 
-NO_ACCOUNT_NOTE = "no connected account"  # in every trail entry of such a target
+# In every trail entry of such a target: the old note, or providers.ownership's reasons.
+NO_ACCOUNT_NOTE = "no connected account"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,7 +125,10 @@ def _missing_accounts(targets: list[dict[str, Any]]) -> list[str]:
     missing = []
     for t in targets:
         trail = [part.strip() for part in (t.get("error") or "").split(" | ") if part.strip()]
-        if t["status"] == "failed" and trail and all(NO_ACCOUNT_NOTE in p.lower() for p in trail):
+        notes = (NO_ACCOUNT_NOTE, f"no {t['platform']} account", "is not a connected account")
+        if t["status"] == "failed" and trail and all(
+            any(n in p.lower() for n in notes) for p in trail
+        ):
             missing.append(t["platform"])
     return missing
 
@@ -166,6 +170,7 @@ def memory_claim(data: PublishInput, post_id: str) -> ledger.Claim:
         platforms=list(data.platforms),
         media_urls=list(data.media_urls),
         platform_options=data.platform_options or None,
+        account_ids=dict(data.account_ids),
         step=0,
         step_attempts=0,
         needs_reconcile=False,
@@ -213,7 +218,6 @@ def with_platform_ids(step: Step, result: PostResult) -> PostResult:
     return replace(result, platform_post_ids=ids or None, platform_post_urls=urls or None)
 
 
-NIL_USER = uuid.UUID(int=0)  # stands in for a non-UUID user id while the rest is checked
 
 
 def provider_name(value: object) -> str:
@@ -237,20 +241,6 @@ def credential_dict(cred: Credential) -> dict[str, Any]:
         "valid": cred.valid,
         "invalid_reason": cred.invalid_reason,
     }
-
-
-def without_user(
-    exc: InvalidRequest, raw: dict[str, Any], post_id: uuid.UUID
-) -> PublishInput | None:
-    """The request checked with a stand-in user, when a non-UUID user id is its only fault."""
-    if set(exc.fields) != {"user_id"} or not isinstance(raw["user_id"], str):
-        return None
-    if not raw["user_id"].strip():
-        return None
-    try:
-        return check_publish_input(**{**raw, "user_id": NIL_USER}, post_id=str(post_id))
-    except InvalidRequest:
-        return None
 
 
 T = TypeVar("T")

@@ -4,8 +4,11 @@ wait (SOCIALPOST_SYNC_MAX_WAIT) runs out.
 
     due now        -> stored claimed (like intake) -> attempts -> PostResult from the row
     scheduled      -> stored `scheduled` in PostgreSQL -> beat and a worker publish it
-    database down  -> the engine on an in-memory claim, global keys only (logged)
-    user id not a UUID -> as the seed: published with global keys, not recorded (logged)
+    database down  -> the engine on an in-memory claim, global keys only, and only to
+                      accounts the provider ties to the user (PostForMe external_id, the
+                      LATE profile named by the user id): no shared ones (logged)
+    user id not a UUID -> refused, naming user_id (the seed's schema makes it a UUID; a
+                      post for no user could only go to accounts that are no one's)
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ from tasks.seed_support import (
     read_or,
     result_from_row,
     unrecorded_result,
-    without_user,
 )
 from tasks.validation import InvalidRequest, PublishInput, check_publish_input
 
@@ -57,15 +59,9 @@ class SyncPosting:
         try:
             data = check_publish_input(**raw, post_id=str(post_id))
         except InvalidRequest as exc:
-            unrecorded = without_user(exc, raw, post_id)
-            if unrecorded is None:
-                self._record_refusal(raw, post_id)
-                when = raw["scheduled_for"] if isinstance(raw["scheduled_for"], datetime) else None
-                return PostResult(success=False, error=str(exc), scheduled_for=when)
-            # The seed posts for any user id and only fails to track it; so do we.
-            log.warning("post %s: user_id %r is not a UUID: published unrecorded, "
-                        "with global credentials only", post_id, raw["user_id"])
-            return self._unrecorded(unrecorded, str(post_id))
+            self._record_refusal(raw, post_id)
+            when = raw["scheduled_for"] if isinstance(raw["scheduled_for"], datetime) else None
+            return PostResult(success=False, error=str(exc), scheduled_for=when)
         held: list[FirstAttempt] = []
         first = intake.HoldFirstAttempt(owner=lease_owner(), hold=held.append)
         try:
@@ -130,14 +126,19 @@ class SyncPosting:
 
     def _unrecorded(self, data: PublishInput, post_id: str) -> PostResult:
         """The engine without the ledger: the user's keys are unreadable here, so only the
-        global credentials are used; a future post goes to the provider's scheduler."""
+        global credentials are used, and on them only the accounts the provider itself
+        ties to this user (never the organisation's shared ones: nothing here records
+        who posted there). A future post goes to the provider's scheduler."""
         when = None if data.due_now() else data.scheduled_for
         chain = build_chain({})
         if not chain:
             return PostResult(success=False, error=NO_CREDENTIALS, scheduled_for=when)
+        log.warning("post %s: database unreachable: posting on the global keys, only to "
+                    "accounts the provider ties to user %s (no shared accounts)",
+                    post_id, data.user_id)
         deadline = time.monotonic() + settings.current().sync_max_wait
         run = run_unrecorded(memory_claim(data, post_id), chain, default_policy(), deadline,
-                             scheduled_for=when)
+                             scheduled_for=when, shared_accounts=False)
         result = unrecorded_result(run, chain, when)
         if result.success:
             log.warning("post %s published by %s but not recorded", post_id, result.provider)

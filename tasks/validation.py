@@ -14,7 +14,7 @@ from typing import Any
 
 import settings
 from providers.media import check_media_url
-from providers.platforms import normalize_platforms, validate
+from providers.platforms import normalize_platform, normalize_platforms, validate
 
 MAX_CONTENT_CHARS = 100_000  # well above every platform's limit; refuses abuse early
 MAX_MEDIA_ITEMS = 35  # TikTok photo posts are the largest legal set
@@ -53,6 +53,7 @@ class PublishInput:
     batch_number: int | None = None
     post_id: uuid.UUID | None = None
     platform_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_ids: dict[str, str] = field(default_factory=dict)  # platform -> account id
 
     def due_now(self, now: datetime | None = None) -> bool:
         return self.scheduled_for is None or self.scheduled_for <= (now or datetime.now(UTC))
@@ -133,6 +134,7 @@ def check_publish_input(
     batch_number: object = None,
     post_id: object = None,
     platform_options: object = None,
+    account_ids: object = None,
     now: datetime | None = None,
 ) -> PublishInput:
     """Return the request in typed form, or raise InvalidRequest listing every problem."""
@@ -200,6 +202,8 @@ def check_publish_input(
         else:
             options = platform_options
 
+    accounts = parse_account_ids(account_ids, names, problems)
+
     if text and names:
         # Platform rules too, whatever else is wrong; a field already faulted (media_urls[2]
         # faults media_urls) is not judged again on what was left of it.
@@ -220,4 +224,36 @@ def check_publish_input(
         batch_number=number,
         post_id=pid,
         platform_options=options,
+        account_ids=accounts,
     )
+
+
+MAX_ACCOUNT_ID = 200
+
+
+def parse_account_ids(value: object, platforms: list[str], problems: list[str]) -> dict[str, str]:
+    """`account_ids`: platform -> the provider account id to post to, each platform one
+    the post is for. Whether the user may use that account is the provider's to say, at
+    send time (it needs the key's account list): here only what can be told cheaply."""
+    if value is None or value == {}:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(
+            f"account_ids: must map platform names to account ids, got {type(value).__name__}")
+        return {}
+    out: dict[str, str] = {}
+    for raw, account in value.items():
+        name = normalize_platform(raw) if isinstance(raw, str) else None
+        if name is None:
+            problems.append(f"account_ids: unknown platform {_short(raw)}")
+        elif platforms and name not in platforms:
+            problems.append(f"account_ids[{name}]: the post is not for {name}")
+        elif not isinstance(account, str) or not account.strip():
+            problems.append(f"account_ids[{name}]: must be a non-empty account id string")
+        elif len(account) > MAX_ACCOUNT_ID or any(c.isspace() or ord(c) < 32 for c in account):
+            problems.append(f"account_ids[{name}]: not an account id: {_short(account)}")
+        elif name in out and out[name] != account:
+            problems.append(f"account_ids[{name}]: two accounts named for one platform")
+        else:
+            out[name] = account
+    return out

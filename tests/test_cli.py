@@ -520,14 +520,16 @@ def test_accounts_lists_every_credential_of_the_chain(
     save_key(user, "postforme", key)
     monkeypatch.setenv("LATE_API_KEY", "global-late-" + uuid.uuid4().hex)
     sandbox.register_key("late", os.environ["LATE_API_KEY"], ["bluesky"])
+    # Another user's account on the global key (in their own profile) is never shown.
+    sandbox.add_account("late", os.environ["LATE_API_KEY"], "threads", profile=new_user())
 
     result = run("accounts", "--user", user)
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert rows[0] == ["PLATFORM", "USERNAME", "ID", "PROVIDER", "SOURCE"]
-    assert [(r[0], r[3], r[4]) for r in rows[1:]] == [
-        ("linkedin", "postforme", "user"), ("twitter", "postforme", "user"),
-        ("bluesky", "late", "global")]
+    assert rows[0] == ["PLATFORM", "USERNAME", "ID", "PROVIDER", "SOURCE", "OWNER"]
+    assert [(r[0], r[3], r[4], r[5]) for r in rows[1:]] == [
+        ("linkedin", "postforme", "user", "user"), ("twitter", "postforme", "user", "user"),
+        ("bluesky", "late", "global", "shared")]
     assert rows[2][1:3] == [mine["twitter"]["username"], mine["twitter"]["id"]]
 
     data = json.loads(run("accounts", "--user", user, "--json").stdout)

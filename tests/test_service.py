@@ -482,18 +482,27 @@ def test_database_unreachable_still_posts(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOCIALPOST_DB_POOL_TIMEOUT", "0.3")
-    monkeypatch.setenv("POSTFORME_API_KEY", new_key(sandbox, "postforme"))
+    key = new_key(sandbox, "postforme")  # untagged: the organisation's shared accounts
+    monkeypatch.setenv("POSTFORME_API_KEY", key)
+    user = new_user()
+    mine = {p: sandbox.add_account("postforme", key, p, external_id=user)["id"]
+            for p in ("twitter", "threads")}
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     service = SocialPostingService()
     service.init(dead)
     try:
-        result = service.create_post(new_user(), "the ledger is down", ["twitter", "threads"])
+        result = service.create_post(user, "the ledger is down", ["twitter", "threads"])
         assert result.success, result
         assert result.provider == "PostForMe" and result.post_id
         assert set(result.platform_post_ids or {}) == {"twitter", "threads"}
         assert sandbox.stats()["postforme"]["creates"] == 1
+        # Only to the accounts PostForMe ties to the user, never the shared ones.
+        assert sorted(a for _, _, a in sandbox.created_accounts()["postforme"]) == sorted(
+            mine.values())
+        nobody = service.create_post(new_user(), "no account of mine", ["twitter"])
+        assert not nobody.success and sandbox.stats()["postforme"]["creates"] == 1
         later = datetime.now(UTC) + timedelta(days=1)
-        scheduled = service.create_post(new_user(), "later", ["twitter"], scheduled_for=later)
+        scheduled = service.create_post(user, "later", ["twitter"], scheduled_for=later)
         assert scheduled.success and scheduled.scheduled_for == later
         assert service.get_post_history(new_user()) == []
         assert service.save_credentials(new_user(), "late", "late-key-0123456789") is False
@@ -514,13 +523,12 @@ def test_seed_option_b_runs_as_written(
         platforms=["twitter"]
     )
     # ---
-    assert result.success and result.provider == "PostForMe" and result.post_id, result
-    # "user-uuid" is no UUID: nothing could be recorded under it, as with the seed
+    # "user-uuid" is no UUID (the seed's schema makes user_id one): refused as bad input,
+    # never published for no one on the global key's accounts.
+    assert not result.success and result.error and "user_id" in result.error, result
+    assert result.error.startswith("user_id: must be a UUID")
     recorded = query(
-        database_url,
-        "SELECT 1 FROM social_posts WHERE content = %s OR provider_post_id = %s",
-        "Post via service",
-        result.post_id,
+        database_url, "SELECT 1 FROM social_posts WHERE content = %s", "Post via service"
     )
     assert recorded == []
-    assert sandbox.stats()["postforme"]["creates"] == 1
+    assert sandbox.stats()["postforme"]["creates"] == 0

@@ -184,7 +184,7 @@ class ProviderApi:
 def visible(key: KeyEntry, spec: FaultSpec) -> list[Account]:
     """The key's accounts minus the platforms a fault hides."""
     hidden = spec.missing_platforms
-    return [a for p, a in key.accounts.items() if p not in hidden]
+    return [a for a in key.accounts if a.platform not in hidden]
 
 
 class StoredPost(Protocol):

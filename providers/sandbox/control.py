@@ -55,6 +55,19 @@ class ControlApi:
                 str(body.get("provider", "")), str(body.get("key", "")), body.get("platforms")
             )
             return json_response(201, {"provider": body.get("provider"), "accounts": accounts})
+        if parts == ["accounts"] and method == "POST":
+            body = req.json_object()
+            account = box.add_account(
+                str(body.get("provider", "")),
+                str(body.get("key", "")),
+                str(body.get("platform", "")),
+                external_id=body.get("external_id"),
+                profile=body.get("profile"),
+                username=body.get("username"),
+            )
+            return json_response(201, account)
+        if parts == ["created"] and method == "GET":
+            return json_response(200, box.created_accounts())
         if parts == ["keys", "revoke"] and method == "POST":
             body = req.json_object()
             box.revoke_key(str(body.get("provider", "")), str(body.get("key", "")))

@@ -63,6 +63,9 @@ class LateApi(ProviderApi):
             out.append((None if account is None else str(account), platform))
         return out
 
+    def created_accounts(self) -> list[tuple[str | None, str, str]]:
+        return self.posts.created_accounts()
+
     # -- errors and headers ----------------------------------------------------------
     def unauthorized(self, req: Request) -> Response:
         return error(401, "Invalid API key")
@@ -129,6 +132,8 @@ class LateApi(ProviderApi):
                 return self._accounts(req, key, spec)
             elif parts == ["profiles"] and method == "GET":
                 return self._profiles(key)
+            elif parts == ["profiles"] and method == "POST":
+                return self._new_profile(req, key)
             elif len(parts) == 2 and parts[0] == "connect" and method == "GET":
                 return self._connect(req, parts[1])
             elif parts == ["media", "presign"] and method == "POST":
@@ -149,17 +154,36 @@ class LateApi(ProviderApi):
         return json_response(200, {"accounts": [account_json(a) for a in accounts]})
 
     def _profiles(self, key: KeyEntry) -> Response:
-        profile = {"_id": key.profile_id, "name": "Default", "isDefault": True}
-        return json_response(200, {"profiles": [profile]})
+        profiles = [
+            {"_id": pid, "name": name, "isDefault": pid == key.profile_id}
+            for pid, name in list(key.profiles.items())
+        ]
+        return json_response(200, {"profiles": profiles})
+
+    def _new_profile(self, req: Request, key: KeyEntry) -> Response:
+        """POST /profiles {name, description?}: a new profile (names need not be unique)."""
+        body = req.json_object()
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            return error(400, "name is required", param="name")
+        profile_id = self.ctx.keys.add_profile(self.name, key.key, name)
+        profile = {"_id": profile_id, "name": name, "isDefault": False,
+                   "description": body.get("description")}
+        resp = json_response(201, {"message": "Profile created successfully", "profile": profile})
+        resp.log = {"profile_id": profile_id, "profile_name": name}
+        return resp
 
     def _connect(self, req: Request, platform_name: str) -> Response:
         platform = canonical_platform(platform_name)
+        profile = req.arg("profileId") or ""
         state = new_token(8)
         query = {"state": state, "redirect_url": req.arg("redirect_url") or ""}
-        if req.arg("profileId"):
-            query["profileId"] = req.arg("profileId") or ""
+        if profile:
+            query["profileId"] = profile
         url = f"{req.base_url}/_sandbox/oauth/{platform}?{urlencode(query)}"
-        return json_response(200, {"authUrl": url, "state": state})
+        resp = json_response(200, {"authUrl": url, "state": state})
+        resp.log = {"profile_id": profile or None, "platform": platform}
+        return resp
 
     def _presign(self, req: Request) -> Response:
         body = req.json_object()

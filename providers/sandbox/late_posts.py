@@ -105,6 +105,13 @@ class LatePosts(PostStore[Post]):
         with self._lock:
             return [(p.request_id, a.platform) for p in self._posts.values() for a in p.accounts]
 
+    def created_accounts(self) -> list[tuple[str | None, str, str]]:
+        """(x-request-id, platform, account id) of every post held, one per target."""
+        with self._lock:
+            return [
+                (p.request_id, a.platform, a.id) for p in self._posts.values() for a in p.accounts
+            ]
+
     def create(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
         request_id = req.headers.get("x-request-id") or None
         now = time.time()

@@ -23,6 +23,11 @@ from providers.sandbox.wire import Request, Response, format_seconds, json_respo
 PREFIX = "/postforme/v1"
 
 
+def _listed(req: Request, name: str) -> list[str]:
+    """A list filter, repeated (`?a=1&a=2`) or comma-joined (`?a=1,2`) as the SDK sends."""
+    return [v.strip() for raw in req.args(name) for v in raw.split(",") if v.strip()]
+
+
 class PostForMeApi(ProviderApi):
     name = "postforme"
 
@@ -39,10 +44,13 @@ class PostForMeApi(ProviderApi):
     def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:
         """`social_accounts` as sent, each with its platform (None if not the key's)."""
         raw = req.json_object().get("social_accounts")
-        by_id = {a.id: a.platform for a in key.accounts.values()}
+        by_id = {a.id: a.platform for a in key.accounts}
         if not isinstance(raw, list):
             return []
         return [(str(a), by_id.get(str(a))) for a in raw if a is not None]
+
+    def created_accounts(self) -> list[tuple[str | None, str, str]]:
+        return self.posts.created_accounts()
 
     # -- errors the shared flow asks for ---------------------------------------------
     def unauthorized(self, req: Request) -> Response:
@@ -105,12 +113,21 @@ class PostForMeApi(ProviderApi):
     # -- accounts and auth -------------------------------------------------------------
     def _accounts(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
         accounts = visible(key, spec)
-        wanted = {canonical_platform(p) for p in req.args("platform") if p}
+        wanted = {canonical_platform(p) for p in _listed(req, "platform")}
         if wanted:
             accounts = [a for a in accounts if a.platform in wanted]
+        tags = set(_listed(req, "external_id"))
+        if tags:
+            accounts = [a for a in accounts if a.external_id in tags]
+        statuses = set(_listed(req, "status"))
+        if statuses:
+            accounts = [a for a in accounts if "connected" in statuses]
         data = [account_json(a) for a in accounts]
         meta = {"total": len(data), "offset": 0, "limit": len(data), "next": None}
-        return json_response(200, {"data": data, "meta": meta})
+        resp = json_response(200, {"data": data, "meta": meta})
+        if tags:
+            resp.log = {"external_id": ",".join(sorted(tags))}
+        return resp
 
     def _account(self, key: KeyEntry, account_id: str, spec: FaultSpec) -> Response:
         for account in visible(key, spec):
@@ -124,15 +141,27 @@ class PostForMeApi(ProviderApi):
             platform = canonical_platform(str(body.get("platform") or ""))
         except ValueError as exc:
             return error(400, str(exc))
+        external_id = body.get("external_id")
+        if external_id is not None and not isinstance(external_id, str):
+            return error(400, "external_id must be a string")
         state = new_token(8)
-        redirect = body.get("redirect_url") or body.get("redirectUrl") or ""
-        url = f"{req.base_url}/_sandbox/oauth/{platform}?" + urlencode(
-            {"state": state, "redirect_url": redirect}
+        redirect = (
+            body.get("redirect_url_override")
+            or body.get("redirect_url")
+            or body.get("redirectUrl")
+            or ""
         )
+        query = {"state": state, "redirect_url": redirect}
+        if external_id:
+            query["external_id"] = external_id
+        url = f"{req.base_url}/_sandbox/oauth/{platform}?" + urlencode(query)
         if spec.seed_shapes:
-            return json_response(200, {"data": {"auth_url": url}})
-        name = "x" if platform == "twitter" else platform
-        return json_response(201, {"url": url, "platform": name})
+            resp = json_response(200, {"data": {"auth_url": url}})
+        else:
+            name = "x" if platform == "twitter" else platform
+            resp = json_response(201, {"url": url, "platform": name})
+        resp.log = {"external_id": external_id, "platform": platform, "redirect_url": redirect}
+        return resp
 
     def _upload_url(self, req: Request) -> Response:
         body = req.json_object()

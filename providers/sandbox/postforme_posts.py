@@ -78,6 +78,13 @@ class PostForMePosts(PostStore[Post]):
         with self._lock:
             return [(p.external_id, a.platform) for p in self._posts.values() for a in p.accounts]
 
+    def created_accounts(self) -> list[tuple[str | None, str, str]]:
+        """(external_id, platform, account id) of every post held, one per account."""
+        with self._lock:
+            return [
+                (p.external_id, a.platform, a.id) for p in self._posts.values() for a in p.accounts
+            ]
+
     def create(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
         body = req.json_object()
         errors: list[str] = []

@@ -40,7 +40,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "username": account.username,
         "user_id": f"uid_{account.id[4:16]}",
         "status": "connected",
-        "external_id": None,
+        "external_id": account.external_id,
         "profile_photo_url": None,
         "access_token_expires_at": None,
         "metadata": {},

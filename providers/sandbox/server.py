@@ -23,7 +23,17 @@ from providers.sandbox.handler import Handler, SandboxHTTPServer
 from providers.sandbox.late_api import LateApi
 from providers.sandbox.media import MediaStore
 from providers.sandbox.postforme_api import PostForMeApi
-from providers.sandbox.state import KeyRegistry, Recorder
+from providers.sandbox.state import Account, KeyRegistry, Recorder
+
+
+def _account_dict(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "platform": account.platform,
+        "username": account.username,
+        "profile_id": account.profile_id,
+        "external_id": account.external_id,
+    }
 
 
 class SandboxServer:
@@ -167,11 +177,29 @@ class SandboxServer:
         accounts as {id, platform, username, profile_id} (platform is the seed name)."""
         if isinstance(platforms, str):
             platforms = [p for p in platforms.split(",") if p.strip()]
-        accounts = self._keys.register(provider, key, platforms)
-        return [
-            {"id": a.id, "platform": a.platform, "username": a.username, "profile_id": a.profile_id}
-            for a in accounts
-        ]
+        return [_account_dict(a) for a in self._keys.register(provider, key, platforms)]
+
+    def add_account(
+        self,
+        provider: str,
+        key: str,
+        platform: str,
+        *,
+        external_id: str | None = None,
+        profile: str | None = None,
+        username: str | None = None,
+    ) -> dict[str, Any]:
+        """Connect one more `platform` account to `key` (several per platform are fine):
+        PostForMe's tagged with `external_id`, LATE's in the profile named `profile`
+        (created when missing). Returns {id, platform, username, profile_id, external_id}."""
+        account = self._keys.add_account(
+            provider, key, platform, external_id=external_id, profile=profile, username=username
+        )
+        return _account_dict(account)
+
+    def add_profile(self, key: str, name: str) -> str:
+        """A new LATE profile named `name` under `key`; returns its id."""
+        return self._keys.add_profile("late", key, name)
 
     def revoke_key(self, provider: str, key: str) -> None:
         """The key answers 401 from now on."""
@@ -210,6 +238,14 @@ class SandboxServer:
         return {
             "postforme": self._postforme.created_targets(),
             "late": self._late.created_targets(),
+        }
+
+    def created_accounts(self) -> dict[str, list[tuple[str | None, str, str]]]:
+        """Per provider, (idempotency key, platform, account id) of every post it holds:
+        which account each create went to."""
+        return {
+            "postforme": self._postforme.created_accounts(),
+            "late": self._late.created_accounts(),
         }
 
     def requests(self, provider: str | None = None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import hashlib
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from providers.sandbox.faults import PLATFORMS, PROVIDERS, canonical_platform, check_provider
@@ -31,8 +31,10 @@ def _digest(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Account:
-    """One connected social account; ids are derived from the key so they stay stable
-    across resets and restarts (a test can hard-code nothing, but a demo can)."""
+    """One connected social account; ids are derived from the key (and the tag or
+    profile) so they stay stable across resets and restarts (a test can hard-code
+    nothing, but a demo can). `external_id` is PostForMe's tag (our user id);
+    `profile_id` the LATE profile the account belongs to."""
 
     id: str
     provider: str
@@ -40,31 +42,47 @@ class Account:
     username: str
     profile_id: str
     key: str
+    external_id: str | None = None
 
 
 @dataclass
 class KeyEntry:
+    """One API key: its accounts (several per platform allowed, in connect order) and
+    its LATE profiles (id -> name; the first is the default one)."""
+
     key: str
-    profile_id: str
-    accounts: dict[str, Account]  # by platform
+    profile_id: str  # the default profile
+    accounts: list[Account] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)
+
+
+def _new_account(
+    provider: str, entry: KeyEntry, platform: str, profile_id: str,
+    external_id: str | None, username: str | None,
+) -> Account:
+    serial = sum(1 for a in entry.accounts if a.platform == platform)
+    tag = f"{profile_id}|{external_id or ''}|{serial}" if serial or external_id or (
+        profile_id != entry.profile_id) else ""
+    raw = _digest("account", provider, entry.key, platform, *([tag] if tag else []))
+    account_id = f"spc_{raw[:20]}" if provider == "postforme" else raw[:24]
+    hint = _digest("user", entry.key, *([tag] if tag else []))[:6]
+    return Account(
+        id=account_id,
+        provider=provider,
+        platform=platform,
+        username=username or f"sandbox_{platform}_{hint}",
+        profile_id=profile_id,
+        key=entry.key,
+        external_id=external_id,
+    )
 
 
 def _make_entry(provider: str, key: str, platforms: Iterable[str]) -> KeyEntry:
     profile_id = _digest("profile", provider, key)[:24]
-    accounts: dict[str, Account] = {}
-    hint = _digest("user", key)[:6]
+    entry = KeyEntry(key=key, profile_id=profile_id, profiles={profile_id: "Default"})
     for platform in platforms:
-        raw = _digest("account", provider, key, platform)
-        account_id = f"spc_{raw[:20]}" if provider == "postforme" else raw[:24]
-        accounts[platform] = Account(
-            id=account_id,
-            provider=provider,
-            platform=platform,
-            username=f"sandbox_{platform}_{hint}",
-            profile_id=profile_id,
-            key=key,
-        )
-    return KeyEntry(key=key, profile_id=profile_id, accounts=accounts)
+        entry.accounts.append(_new_account(provider, entry, platform, profile_id, None, None))
+    return entry
 
 
 class KeyRegistry:
@@ -96,16 +114,72 @@ class KeyRegistry:
         with self._lock:
             self._revoked[name].discard(key)
             self._install(name, entry)
-        return list(entry.accounts.values())
+        return list(entry.accounts)
 
     def _install(self, provider: str, entry: KeyEntry) -> None:
         old = self._keys[provider].get(entry.key)
         if old is not None:
-            for account in old.accounts.values():
+            for account in old.accounts:
                 self._accounts[provider].pop(account.id, None)
         self._keys[provider][entry.key] = entry
-        for account in entry.accounts.values():
+        for account in entry.accounts:
             self._accounts[provider][account.id] = account
+
+    def _entry(self, provider: str, key: str) -> KeyEntry:
+        """The key's entry, registered with no accounts when new (under the lock)."""
+        entry = self._keys[provider].get(key)
+        if entry is None:
+            entry = _make_entry(provider, key, ())
+            self._install(provider, entry)
+        return entry
+
+    def add_profile(self, provider: str, key: str, name: str) -> str:
+        """A new LATE profile named `name` under `key` (names need not be unique, as at
+        LATE); returns its id."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("profile name must be a non-empty string")
+        with self._lock:
+            entry = self._entry(check_provider(provider), key)
+            profile_id = _digest("profile", provider, key, name, str(len(entry.profiles)))[:24]
+            entry.profiles[profile_id] = name
+            return profile_id
+
+    def profile_named(self, provider: str, key: str, name: str) -> str | None:
+        with self._lock:
+            entry = self._keys[check_provider(provider)].get(key)
+            found = [pid for pid, n in (entry.profiles if entry else {}).items() if n == name]
+            return found[0] if found else None
+
+    def add_account(
+        self,
+        provider: str,
+        key: str,
+        platform: str,
+        *,
+        external_id: str | None = None,
+        profile: str | None = None,
+        username: str | None = None,
+    ) -> Account:
+        """Connect one more account of `platform` to `key` (registered if new): tagged
+        with `external_id` (PostForMe), or in the LATE profile named `profile` (created
+        when missing; the default profile otherwise)."""
+        name = check_provider(provider)
+        if not key or not isinstance(key, str):
+            raise ValueError("key must be a non-empty string")
+        wanted = canonical_platform(platform)
+        profile_id: str | None = None
+        if profile:
+            profile_id = self.profile_named(name, key, profile) or self.add_profile(
+                name, key, profile)
+        with self._lock:
+            entry = self._entry(name, key)
+            if profile_id is not None and profile_id not in entry.profiles:
+                raise ValueError(f"no profile {profile_id} under this key")
+            account = _new_account(name, entry, wanted, profile_id or entry.profile_id,
+                                   external_id or None, username)
+            entry.accounts.append(account)
+            self._accounts[name][account.id] = account
+            return account
 
     def revoke(self, provider: str, key: str) -> None:
         """From now on the key answers 401 (until registered again)."""

@@ -87,10 +87,13 @@ def chain_for(user_id: uuid.UUID) -> list[Link]:
 @click.option("--json", "as_json", is_flag=True,
               help="Print {user_id, accounts: [...], errors: [...]} as JSON.")
 def accounts(user_id: uuid.UUID, as_json: bool) -> None:
-    """Connected social accounts, per credential of the user's failover chain.
+    """The social accounts the user may post to, per credential of the failover chain.
 
-    Asks each provider afresh (no cache). A credential that cannot be listed is
-    reported on its own line and the exit code is 1; the others are still shown.
+    On the user's own keys every account is theirs; on a global key only those tied to
+    the user (PostForMe external_id, the LATE profile named by the user id) and the
+    organisation's untagged ones (`shared`, unless SOCIALPOST_SHARED_ACCOUNTS=0) are
+    shown, never another user's. Asks each provider afresh (no cache). A credential
+    that cannot be listed is reported on its own line and the exit code is 1.
     """
     from providers.errors import ProviderCallError
 
@@ -104,21 +107,22 @@ def accounts(user_id: uuid.UUID, as_json: bool) -> None:
         client = link.client()
         client.invalidate_accounts()
         try:
-            listed = client.accounts()
+            listed = client.usable_accounts(str(user_id), link.source)
         except ProviderCallError as exc:
             errors.append({"provider": link.provider, "source": link.source,
                            "kind": exc.outcome.kind.value, "error": str(exc)})
             continue
-        for a in sorted(listed, key=lambda a: (a.platform, a.username)):
+        for a, rank in sorted(listed, key=lambda x: (x[0].platform, x[0].username)):
             found.append({"platform": a.platform, "username": a.username, "id": a.id,
                           "profile_id": a.profile_id, "provider": link.provider,
-                          "source": link.source})
+                          "source": link.source, "owner": "user" if rank == "own" else rank})
     if as_json:
         render.echo_json({"user_id": user_id, "accounts": found, "errors": errors})
     elif found:
         click.echo(render.table(
-            ("platform", "username", "id", "provider", "source"),
-            [(a["platform"], a["username"], a["id"], a["provider"], a["source"]) for a in found],
+            ("platform", "username", "id", "provider", "source", "owner"),
+            [(a["platform"], a["username"], a["id"], a["provider"], a["source"], a["owner"])
+             for a in found],
         ))
     else:
         click.echo("no connected accounts")
@@ -191,7 +195,8 @@ def oauth_url(
     for link in links:
         client = link.client()
         with _provider_warnings() as caught:
-            url = client.get_oauth_url(name, redirect_url)
+            url = client.get_oauth_url(name, redirect_url, user_id=str(user_id),
+                                       shared_key=link.source == "global")
         if url:
             note(f"connect URL from {link.label}")
             click.echo(url)

@@ -64,6 +64,21 @@ def _options_json(text: str | None) -> dict[str, Any] | None:
     return value
 
 
+def _accounts_option(values: tuple[str, ...]) -> dict[str, str] | None:
+    """`--account PLATFORM=ID` (repeatable) as account_ids."""
+    out: dict[str, str] = {}
+    for value in values:
+        platform, sep, account = value.partition("=")
+        if not sep or not platform.strip() or not account.strip():
+            raise BadInput(f"--account: expected PLATFORM=ACCOUNT_ID, got {value!r}")
+        out[platform.strip().lower()] = account.strip()
+    return out or None
+
+
+ACCOUNT_HELP = ("Post PLATFORM to this provider account id (repeatable): picks among the "
+                "accounts the user may use (`socialpost accounts --user U`).")
+
+
 def _when_text(at: str | None) -> str:
     return f"scheduled for {at}" if at else "to publish now"
 
@@ -103,6 +118,7 @@ def finish_waiting(post_id: str, timeout: float) -> None:
     "--platform-options", "options_json", metavar="JSON",
     help='Per-platform options, e.g. \'{"youtube": {"title": "Launch"}}\'.',
 )
+@click.option("--account", "accounts", multiple=True, metavar="PLATFORM=ID", help=ACCOUNT_HELP)
 @click.option("--wait", is_flag=True, help=WAIT_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
               help=TIMEOUT_HELP)
@@ -116,6 +132,7 @@ def post(
     batch_number: int | None,
     post_id: str | None,
     options_json: str | None,
+    accounts: tuple[str, ...],
     wait: bool,
     timeout: float,
 ) -> None:
@@ -129,10 +146,12 @@ def post(
       socialpost post --user $U -p twitter,linkedin "We are live!"
       socialpost post --user $U -p instagram --media https://cdn.example/a.jpg - < caption.txt
       socialpost post --user $U -p bluesky --at 2026-06-01T09:00:00+02:00 "Tomorrow"
+      socialpost post --user $U -p linkedin --account linkedin=spc_123 "From the brand page"
     """
     text = read_text_argument(content, "content")
     names = platforms_option(platforms, strict=False)
     options = _options_json(options_json)
+    account_ids = _accounts_option(accounts)
     with cli_errors():
         pid = producer().enqueue_post(
             user_id,
@@ -144,6 +163,7 @@ def post(
             batch_number=batch_number,
             post_id=post_id,
             platform_options=options,
+            account_ids=account_ids,
         )
     note(f"enqueued post {pid} for {', '.join(names)} {_when_text(at)}")
     click.echo(pid)

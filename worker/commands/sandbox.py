@@ -40,6 +40,8 @@ Fault fields (per provider, repeat --fault to combine):
 \b
 Control it at run time over HTTP (see providers/sandbox/control.py):
   POST /_sandbox/keys {"provider","key","platforms"?}   POST /_sandbox/keys/revoke
+  POST /_sandbox/accounts {"provider","key","platform","external_id"?,"profile"?}
+  GET  /_sandbox/created  (which account every held post went to)
   POST /_sandbox/faults {"provider", ...fields}          GET  /_sandbox/faults
   POST /_sandbox/responses {"provider","responses":[{"status":503},{"hang":true}]}
     one-shot entries: {"status":N,"retry_after"?,"message"?,"body"?}  {"pass":true}
