@@ -190,6 +190,12 @@ def visible(key: KeyEntry, spec: FaultSpec) -> list[Account]:
 class StoredPost(Protocol):
     key: str  # the API key that created it
     status: str
+    accounts: list[Account]
+
+    @property
+    def ident(self) -> str | None:
+        """Our idempotency key as the provider keeps it (external_id / x-request-id)."""
+        ...
 
     def due(self, now: float) -> bool:
         """Scheduled, and its time has come."""
@@ -221,6 +227,16 @@ class PostStore(Generic[P]):
 
     def _clear_indexes(self) -> None:
         """Hook: forget the provider's own lookups (called under the lock)."""
+
+    def created_targets(self) -> list[tuple[str | None, str]]:
+        """(our idempotency key, platform) of every post held, one per target account."""
+        with self._lock:
+            return [(p.ident, a.platform) for p in self._posts.values() for a in p.accounts]
+
+    def created_accounts(self) -> list[tuple[str | None, str, str]]:
+        """(our idempotency key, platform, account id) of every post held, one per target."""
+        with self._lock:
+            return [(p.ident, a.platform, a.id) for p in self._posts.values() for a in p.accounts]
 
     def _publish(self, post: P, spec: FaultSpec) -> None:
         raise NotImplementedError

@@ -46,6 +46,10 @@ class Post:
     published_at: float | None = None
     request_id: str | None = None
 
+    @property
+    def ident(self) -> str | None:
+        return self.request_id
+
     def due(self, now: float) -> bool:
         when = self.scheduled_for
         return self.status == "scheduled" and when is not None and when <= now
@@ -99,18 +103,6 @@ class LatePosts(PostStore[Post]):
     def _clear_indexes(self) -> None:
         self._by_request_id.clear()
         self._by_content.clear()
-
-    def created_targets(self) -> list[tuple[str | None, str]]:
-        """(x-request-id, platform) of every post held, one per target account."""
-        with self._lock:
-            return [(p.request_id, a.platform) for p in self._posts.values() for a in p.accounts]
-
-    def created_accounts(self) -> list[tuple[str | None, str, str]]:
-        """(x-request-id, platform, account id) of every post held, one per target."""
-        with self._lock:
-            return [
-                (p.request_id, a.platform, a.id) for p in self._posts.values() for a in p.accounts
-            ]
 
     def create(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
         request_id = req.headers.get("x-request-id") or None

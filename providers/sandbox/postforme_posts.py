@@ -42,6 +42,10 @@ class Post:
     status: str  # draft | scheduled | processing | processed
     results: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def ident(self) -> str | None:
+        return self.external_id
+
     def due(self, now: float) -> bool:
         when = self.scheduled_at
         return self.status == "scheduled" and when is not None and when <= now
@@ -72,18 +76,6 @@ class PostForMePosts(PostStore[Post]):
 
     def _clear_indexes(self) -> None:
         self._by_external.clear()
-
-    def created_targets(self) -> list[tuple[str | None, str]]:
-        """(external_id, platform) of every post held, one per connected account."""
-        with self._lock:
-            return [(p.external_id, a.platform) for p in self._posts.values() for a in p.accounts]
-
-    def created_accounts(self) -> list[tuple[str | None, str, str]]:
-        """(external_id, platform, account id) of every post held, one per account."""
-        with self._lock:
-            return [
-                (p.external_id, a.platform, a.id) for p in self._posts.values() for a in p.accounts
-            ]
 
     def create(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:
         body = req.json_object()
