@@ -77,7 +77,7 @@ task_routes = {
     "social.publish_post": {"queue": PUBLISH_QUEUE},
     "social.publish_batch": {"queue": PUBLISH_QUEUE},
     "social.deliver": {"queue": PUBLISH_QUEUE},
-    "social.collect_results": {"queue": MAINTENANCE_QUEUE},
+    "social.confirm_outcomes": {"queue": MAINTENANCE_QUEUE},
     "social.release_due_posts": {"queue": MAINTENANCE_QUEUE},
     "social.recover_stalled_posts": {"queue": MAINTENANCE_QUEUE},
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
@@ -108,8 +108,8 @@ beat_schedule = {
         "schedule": RECOVER_INTERVAL,
         "options": {"expires": RECOVER_INTERVAL * 2},
     },
-    "collect-results": {
-        "task": "social.collect_results",
+    "confirm-outcomes": {
+        "task": "social.confirm_outcomes",
         "schedule": RESULTS_INTERVAL,
         "options": {"expires": max(RESULTS_INTERVAL * 5, 10.0)},
     },

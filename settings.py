@@ -141,20 +141,29 @@ class Settings:
     refresh_interval: float = _var("SOCIALPOST_REFRESH_INTERVAL", 600.0, "s",
                                    "beat re-reads connected accounts this often", minimum=1)
     results_interval: float = _var("SOCIALPOST_RESULTS_INTERVAL", 2.0, "s",
-                                   "beat asks PostForMe for platform ids this often",
-                                   minimum=0.1)
+                                   "beat asks the providers about accepted targets this "
+                                   "often", minimum=0.1)
     results_settle: float = _var("SOCIALPOST_RESULTS_SETTLE", 0.5, "s",
                                  "wait this long after acceptance before asking")
-    results_window: float = _var("SOCIALPOST_RESULTS_WINDOW", 3600.0, "s",
-                                 "stop asking for a post's platform ids after this")
+    results_every: float = _var("SOCIALPOST_RESULTS_EVERY", 2.0, "s",
+                                "ask about one accepted target again after this")
     results_batch: int = _var("SOCIALPOST_RESULTS_BATCH", 2000, "targets",
-                              "targets one results sweep looks at", minimum=1)
+                              "targets one confirmation sweep looks at", minimum=1)
+    accepted_deadline: float = _var("SOCIALPOST_ACCEPTED_DEADLINE", 1800.0, "s",
+                                    "a target accepted this long without the platform's "
+                                    "answer is `unconfirmed` (YouTube/TikTok can be slow)",
+                                    minimum=1)
+    revision_window: float = _var("SOCIALPOST_REVISION_WINDOW", 900.0, "s",
+                                  "a posted LATE target is looked at again this long after "
+                                  "(LATE may report a failure after a success)")
+    revision_every: float = _var("SOCIALPOST_REVISION_EVERY", 60.0, "s",
+                                 "...every this many seconds", minimum=1)
 
     # -- the seed's synchronous service -------------------------------------------------
     sync_max_wait: float = _var("SOCIALPOST_SYNC_MAX_WAIT", 120.0, "s",
                                 "create_post waits this long for retries, then returns")
     sync_results_wait: float = _var("SOCIALPOST_SYNC_RESULTS_WAIT", 10.0, "s",
-                                    "create_post waits this long for PostForMe's ids")
+                                    "create_post waits this long for the platforms' answers")
 
     # -- processes ----------------------------------------------------------------------
     state_dir: str = _var("SOCIALPOST_STATE_DIR", ".state", "path",

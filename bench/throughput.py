@@ -4,9 +4,11 @@ In one run, on one broker, one worker and one sandbox:
   * noop:  N tasks that do nothing (Celery's own cost per task);
   * floor: N tasks that make only the create-post HTTP call to the sandbox;
   * e2e:   N `social.publish_post` messages sent by name, timed until every post is final
-           in PostgreSQL (validation, ledger, failover bookkeeping, the create call), with
-           beat running (its sweep fetches PostForMe's platform ids meanwhile).
-Prints the three rates and e2e / floor. The target is e2e >= 0.8x floor.
+           in PostgreSQL (validation, ledger, failover bookkeeping, the create call, and
+           the confirmation: a post is final only once beat's sweep has read every
+           platform's result from PostForMe).
+Prints the three rates and e2e / floor (target: e2e >= 0.8x floor), and the confirmation
+lag: from the platform's publish time (the sandbox's result) to our record of it.
 
 Usage: .venv/bin/python bench/throughput.py [--posts 2000] [--concurrency 4] [--pool prefork]
 """
@@ -113,6 +115,19 @@ def run_e2e(env: Env, app: Celery, n: int, user: str) -> tuple[float, dict[str, 
     return n / (time.perf_counter() - start), counts
 
 
+def confirmation_lag(dsn: str) -> tuple[float, float] | None:
+    """p50 / p99 seconds from a platform's publish time to the target's recorded posted."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            """SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (
+                          ORDER BY extract(epoch FROM updated_at - published_at))
+               FROM post_targets WHERE status = 'posted' AND published_at IS NOT NULL"""
+        ).fetchone()
+    return (float(row[0][0]), float(row[0][1])) if row and row[0] else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=2000)
@@ -142,6 +157,7 @@ def main() -> int:
             extra=["-I", "bench.benchtasks"],
             loglevel="warning",
         )
+        env.stack.beat(loglevel="warning")  # confirmations: a post is final once confirmed
         # warm up: connections, account cache, imports in every child
         run_noop(env, app, 50)
         run_floor(env, app, 50, key, accounts)
@@ -161,6 +177,10 @@ def main() -> int:
         print(f"{'end to end':<22}{e2e:>10.0f} /s")
         print(f"e2e / floor = {e2e / floor:.2f}x   e2e / noop = {e2e / noop:.2f}x")
         print(f"final statuses: {counts}")
+        lag = confirmation_lag(env.dsn)
+        if lag:
+            print(f"confirmation lag (platform result -> recorded): p50 {lag[0]:.2f} s, "
+                  f"p99 {lag[1]:.2f} s")
         print("CPU ms per item, by program:")
         print(f"  noop:  {cpu_delta(c0, c1, n)}")
         print(f"  floor: {cpu_delta(c1, c2, n)}")

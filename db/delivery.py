@@ -198,11 +198,14 @@ WITH a AS (
         provider_post_id = COALESCE(u.provider_post_id, pt.provider_post_id),
         platform_post_id = COALESCE(u.platform_post_id, pt.platform_post_id),
         platform_post_url = COALESCE(u.platform_post_url, pt.platform_post_url),
+        published_at = COALESCE(u.published_at, pt.published_at),
+        accepted_at = CASE WHEN u.status = 'accepted' THEN now() ELSE pt.accepted_at END,
         error = u.error,
         updated_at = now()
     FROM p, jsonb_to_recordset(%(targets)s) AS u(
         platform text, status text, provider text, credential_source text,
-        provider_post_id text, platform_post_id text, platform_post_url text, error text)
+        provider_post_id text, platform_post_id text, platform_post_url text, error text,
+        published_at timestamptz)
     WHERE pt.post_id = p.id AND pt.platform = u.platform AND pt.status = ANY(%(mutable)s)
 )
 SELECT count(*) AS kept FROM p
@@ -226,8 +229,10 @@ def record(
     next_at = plan.defer_until if plan.status == states.SCHEDULED else None
     targets = []
     for change in plan.targets:
-        row = dict(vars(change))  # shallow: every field is a plain str or None
+        row = dict(vars(change))  # shallow: plain str or None, and one time
         row["error"] = validate.clip(row.get("error"))
+        when = row.get("published_at")
+        row["published_at"] = when.isoformat() if isinstance(when, datetime) else None
         targets.append(row)
     attempts = []
     if attempt is not None:

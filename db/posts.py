@@ -206,7 +206,8 @@ def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
                       updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
                WHERE id = %s AND status = ANY(%s) AND NOT needs_reconcile
                  AND NOT EXISTS (SELECT 1 FROM post_targets t
-                                 WHERE t.post_id = p.id AND t.status = 'posted')
+                                 WHERE t.post_id = p.id
+                                   AND t.status IN ('posted', 'accepted'))
                RETURNING id
            ), t AS (
                UPDATE post_targets SET status = 'cancelled', updated_at = now()
@@ -221,7 +222,8 @@ def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
 
 def cancel_refusal(row: dict[str, Any]) -> str:
     """Why `cancel_post` left post `row` (as get_post returns it) alone, in one line."""
-    posted = [t["platform"] for t in row.get("targets") or [] if t["status"] == "posted"]
+    posted = [t["platform"] for t in row.get("targets") or []
+              if t["status"] in ("posted", "accepted")]
     if row["status"] in states.FINAL:
         return f"it is already {row['status']}"
     if posted:

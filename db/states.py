@@ -25,11 +25,14 @@ STATUSES: tuple[str, ...] = (
 )
 
 # publishing -> scheduled is a long rate-limit deferral; publishing -> queued is
-# lease reconciliation (the worker died). Final statuses have no way out.
+# lease reconciliation (the worker died) or a confirmed provider-side failure sending a
+# target to the next step; publishing -> publishing is "sent, waiting for the platforms'
+# answers" (no lease held). Final statuses have no way out but a provider's revision.
 TRANSITIONS: dict[str, frozenset[str]] = {
     SCHEDULED: frozenset({QUEUED, CANCELLED, FAILED}),
     QUEUED: frozenset({PUBLISHING, CANCELLED, SCHEDULED, FAILED}),
-    PUBLISHING: frozenset({POSTED, PARTIAL, FAILED, UNCONFIRMED, SCHEDULED, QUEUED}),
+    PUBLISHING: frozenset({POSTED, PARTIAL, FAILED, UNCONFIRMED, SCHEDULED, QUEUED,
+                           PUBLISHING}),
     POSTED: frozenset(),
     PARTIAL: frozenset(),
     FAILED: frozenset(),
@@ -38,18 +41,31 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 FINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# A provider may report a failure after a success (LATE's background checks): a final post
+# is then revised, and only so, to one of these (db.confirmations.revise).
+REVISABLE: dict[str, frozenset[str]] = {
+    POSTED: frozenset({PARTIAL, FAILED}),
+    PARTIAL: frozenset({PARTIAL, FAILED}),
+}
 ACTIVE: tuple[str, ...] = (QUEUED, PUBLISHING)  # the stalled-post sweep looks at these
 INSERTABLE: tuple[str, ...] = (QUEUED, SCHEDULED, FAILED)
 
-# Per-platform targets. A posted target never changes: that is exactly-once.
+# Per-platform targets. A posted target never changes: that is exactly-once (a provider's
+# later report of failure is recorded as a revision, outside these transitions).
+# `accepted`: the provider took it, the platform has not answered yet (not final).
 T_PENDING = "pending"
+T_ACCEPTED = "accepted"
 T_POSTED = "posted"
 T_FAILED = "failed"
 T_UNCONFIRMED = "unconfirmed"
 T_CANCELLED = "cancelled"
-TARGET_STATUSES: tuple[str, ...] = (T_PENDING, T_POSTED, T_FAILED, T_UNCONFIRMED, T_CANCELLED)
+TARGET_STATUSES: tuple[str, ...] = (
+    T_PENDING, T_ACCEPTED, T_POSTED, T_FAILED, T_UNCONFIRMED, T_CANCELLED)
 TARGET_TRANSITIONS: dict[str, frozenset[str]] = {
-    T_PENDING: frozenset({T_POSTED, T_FAILED, T_UNCONFIRMED, T_CANCELLED}),
+    T_PENDING: frozenset({T_ACCEPTED, T_POSTED, T_FAILED, T_UNCONFIRMED, T_CANCELLED}),
+    # confirmed by the platform, refused by it, or (a provider-side failure the provider
+    # confirmed: nothing was published) back to pending for the next step
+    T_ACCEPTED: frozenset({T_POSTED, T_FAILED, T_UNCONFIRMED, T_PENDING}),
     # a failed or unconfirmed target may go back to pending for the next provider,
     # or be settled once its fate is known
     T_FAILED: frozenset({T_PENDING, T_POSTED, T_FAILED, T_UNCONFIRMED, T_CANCELLED}),

@@ -400,6 +400,18 @@ def classify_answer(
     )
 
 
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time from a provider's answer (a trailing Z included), None if absent
+    or unreadable; a time without zone is taken as UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def utc_iso(when: datetime) -> str:
     """ISO 8601 in UTC; a naive datetime is taken as UTC (the seed's examples are naive)."""
     if when.tzinfo is None:

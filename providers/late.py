@@ -15,17 +15,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from providers import config
+from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log
 from providers.errors import ProviderCallError
-from providers.http import classify_answer, http_error, utc_iso
+from providers.http import classify_answer, http_error, parse_time, utc_iso
 from providers.media import FetchedMedia, media_kind
 from providers.models import AccountInfo
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
 from providers.ownership import uuid_tag
 from providers.platforms import normalize_platform
 
-_TARGET_SUCCESS = {"published": True, "failed": False}
+# LATE's target statuses; pending / processing / uploading are not known yet (None).
+_TARGET_SUCCESS = {"published": True, "failed": False, "cancelled": False}
 
 
 def _id_of(value: object) -> str | None:
@@ -155,13 +156,21 @@ class LateProvider(HttpProvider):
             if name is None:
                 continue
             status = str(target.get("status") or "").lower()
-            error = target.get("errorMessage")
+            success = _TARGET_SUCCESS.get(status)
+            error = target.get("errorMessage") or target.get("error")
+            if status == "cancelled" and not error:
+                error = "cancelled at LATE"
             results[name] = TargetResult(
                 platform=name,
-                success=_TARGET_SUCCESS.get(status),
+                success=success,
                 platform_post_id=first_str(target.get("platformPostId")),
-                platform_post_url=first_str(target.get("platformPostUrl")),
+                platform_post_url=first_str(target.get("platformPostUrl"),
+                                            target.get("publishedUrl")),
                 error=self._clean(error) if error else None,
+                error_class=verdicts.classify(
+                    str(error or ""), first_str(target.get("errorCategory")),
+                    first_str(target.get("errorSource"))) if success is False else None,
+                published_at=parse_time(target.get("publishedAt")) if success else None,
             )
         return results
 

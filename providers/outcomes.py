@@ -55,6 +55,10 @@ class TargetResult:
     platform_post_id: str | None = None
     platform_post_url: str | None = None
     error: str | None = None
+    # For a failure: "refused" (content or account: another provider would be refused too)
+    # or "provider" (nothing was published: the next step may try); see providers.verdicts.
+    error_class: str | None = None
+    published_at: datetime | None = None  # the platform's publish time, when told
 
 
 @dataclass(frozen=True)

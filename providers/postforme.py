@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers import config
+from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log, unwrap
 from providers.errors import ProviderCallError
-from providers.http import classify_answer, utc_iso
+from providers.http import classify_answer, parse_time, utc_iso
 from providers.media import FetchedMedia
 from providers.models import AccountInfo
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
@@ -200,14 +200,28 @@ class PostForMeProvider(HttpProvider):
             data = as_dict(result.get("platform_data"))
             success = result.get("success")
             error = result.get("error")
-            out.setdefault(post_id, {})[platform] = TargetResult(
+            found = TargetResult(
                 platform=platform,
                 success=success if isinstance(success, bool) else None,
                 platform_post_id=first_str(data.get("id")),
                 platform_post_url=first_str(data.get("url")),
                 error=self._clean(error) if error else None,
+                error_class=verdicts.classify(str(error or "")) if success is False else None,
+                published_at=parse_time(result.get("published_at") or data.get("published_at")
+                                        or result.get("created_at")) if success else None,
             )
+            # PostForMe retries a platform once, so an account may have two results: any
+            # success wins, else the newest (they come oldest first).
+            kept = out.setdefault(post_id, {}).get(platform)
+            if kept is None or kept.success is not True:
+                out[post_id][platform] = found
         return out
+
+    def post_status(self, provider_post_id: str) -> str | None:
+        """The post's status (draft | scheduled | processing | processed): its results are
+        final once `processed`. Raises ProviderCallError."""
+        body = unwrap(self._query("GET", f"/social-posts/{provider_post_id}"))
+        return first_str(body.get("status"))
 
     # -- OAuth -------------------------------------------------------------------------
     def get_oauth_url(

@@ -98,7 +98,7 @@ class AttemptResult:
     post_id: str
     status: str | None  # the post's status after this attempt; None if it was not ours to run
     countdown: float | None = None
-    collect_results: bool = False  # posted targets whose platform ids come later
+    confirm: bool = False  # sent; accepted targets wait for their platforms' answers
 
 
 def decrypt_keys(encrypted: dict[str, str], post_id: str) -> dict[str, str]:
@@ -301,10 +301,7 @@ def run_claimed(
 
 def result_of(post_id: str, next_plan: Plan) -> AttemptResult:
     """What the caller of an attempt does next, from the plan that was recorded."""
-    later = any(
-        c.status == "posted" and c.platform_post_id is None and c.provider_post_id
-        for c in next_plan.targets
-    )
     if next_plan.status == "queued":
-        return AttemptResult(post_id, "queued", next_plan.countdown or 0.0, later)
-    return AttemptResult(post_id, next_plan.status, collect_results=later)
+        return AttemptResult(post_id, "queued", next_plan.countdown or 0.0)
+    # `publishing` here: sent, waiting for the platforms (tasks.confirm asks them)
+    return AttemptResult(post_id, next_plan.status, confirm=next_plan.status == "publishing")

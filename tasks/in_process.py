@@ -43,6 +43,8 @@ def drive(
     status (someone else holds the post) is polled through `status_of`."""
 
     def in_flight(result: AttemptResult) -> bool:
+        if result.confirm:  # sent: what is left is the platforms' answers (tasks.confirm)
+            return False
         return (result.status or status_of(result.post_id)) in IN_FLIGHT
 
     def pause(state: RetryCallState) -> float:

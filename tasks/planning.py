@@ -24,19 +24,22 @@ NO_CREDENTIALS = (
 @dataclass(frozen=True)
 class TargetChange:
     platform: str
-    status: str  # pending | posted | failed | unconfirmed
+    status: str  # pending | accepted | posted | failed | unconfirmed
     provider: str | None = None  # "postforme" | "late"
     credential_source: str | None = None
     provider_post_id: str | None = None
     platform_post_id: str | None = None
     platform_post_url: str | None = None
     error: str | None = None
+    published_at: datetime | None = None  # the platform's publish time, when told
 
 
 @dataclass(frozen=True)
 class Plan:
     """The post's next state. `status` is queued (run again after `countdown`),
-    scheduled (deferred until `defer_until`) or final (`final` holds the seed columns)."""
+    scheduled (deferred until `defer_until`), publishing (sent; some targets `accepted`,
+    waiting for the platforms' answers, no lease held) or final (`final` holds the seed
+    columns)."""
 
     status: str
     step: int
@@ -102,7 +105,9 @@ def finalize(
             for p in posted
             if targets[p].get("platform_post_url")
         },
-        "posted_at": now if posted else None,
+        # the platform's publish time (the earliest), not when we heard of it
+        "posted_at": min((targets[p]["published_at"] for p in posted
+                          if targets[p].get("published_at")), default=now) if posted else None,
         "error_message": message,
     }
 
@@ -124,6 +129,8 @@ def _settle(
     still_pending = [p for p, t in merged.items() if t["status"] == "pending"]
     if still_pending and next_step is not None:
         return Plan("queued", next_step.index, 0, countdown=countdown, targets=changes)
+    if not still_pending and any(t["status"] == "accepted" for t in merged.values()):
+        return Plan("publishing", step_index, 0, targets=changes)  # the platforms answer later
     if still_pending:  # no step left: what is pending has failed everywhere
         extra = [
             TargetChange(p, "failed", error=merged[p].get("error") or "no provider step left")
@@ -249,11 +256,12 @@ def plan(
             if p in outcome.missing_platforms:
                 continue
             if reconciling and outcome.existing_post_id:
-                # Our own earlier create, answered late: adopt it, never resend.
+                # Our own earlier create, answered late: adopt it, never resend; whether
+                # the platform took it, the confirmation sweep asks.
                 changes.append(
                     TargetChange(
                         p,
-                        "posted",
+                        "accepted",
                         step.provider,
                         step.source,
                         provider_post_id=outcome.existing_post_id,
@@ -275,11 +283,22 @@ def plan(
             if p in outcome.missing_platforms:
                 continue
             result = outcome.targets.get(p)
+            if result is not None and result.success is False and (
+                    result.error_class == "refused"):
+                # The platform refused the content or the account: another provider would
+                # be refused too. Failed, with the platform's reason.
+                changes.append(TargetChange(
+                    p, "failed", step.provider, step.source,
+                    provider_post_id=outcome.provider_post_id,
+                    error=_trail(targets[p].get("error"), step,
+                                 result.error or "refused by the platform")))
+                continue
             if result is None or result.success is False:
                 # Not in the provider's answer: not part of the post it holds (a reconciled
-                # create that went out without this platform's account). Posted only if named.
+                # create that went out without this platform's account). Posted only if
+                # named. Or a failure on the provider's side: nothing was published.
                 why = "not in the post the provider holds" if result is None else (
-                    result.error or "rejected by platform")
+                    result.error or "failed at the provider")
                 changes.append(
                     TargetChange(p, "pending", error=_trail(targets[p].get("error"), step, why))
                 )
@@ -287,12 +306,13 @@ def plan(
             changes.append(
                 TargetChange(
                     p,
-                    "posted",
+                    "posted" if result.success else "accepted",
                     step.provider,
                     step.source,
                     provider_post_id=outcome.provider_post_id,
                     platform_post_id=result.platform_post_id,
                     platform_post_url=result.platform_post_url,
+                    published_at=result.published_at,
                 )
             )
     for p in outcome.missing_platforms:

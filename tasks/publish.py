@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tasks import delivery, intake, results
+from tasks import confirm, delivery, intake
 from tasks.base import IntakeTask, SocialTask
 from worker.celery_app import app
 
@@ -153,8 +153,9 @@ def deliver(self: SocialTask, post_id: str) -> str | None:
     return result.status
 
 
-@app.task(name="social.collect_results", base=SocialTask, ignore_result=True)
-def collect_results() -> int:
-    """Fill in platform post ids PostForMe reports after accepting posts (beat, every few
-    seconds; up to 100 results per HTTP call). Posts are final meanwhile."""
-    return results.sweep()
+@app.task(name="social.confirm_outcomes", base=SocialTask, ignore_result=True)
+def confirm_outcomes() -> int:
+    """Ask the providers what the platforms did with accepted targets (beat, every few
+    seconds; PostForMe up to 100 results per call): posted only when a platform says so;
+    a provider-side failure sends the target on to the next step."""
+    return confirm.sweep(_enqueue_delivery)

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+import settings
 from db import delivery as ledger
 from db.credentials import Credential
 from db.errors import DbError
@@ -141,7 +143,13 @@ def result_from_row(row: dict[str, Any]) -> PostResult:
     if missing:
         note = f"No connected accounts for: {missing}"
         error = f"{note} ({error})" if error else note
-    if status not in FINAL:
+    accepted = [t["platform"] for t in row.get("targets") or [] if t["status"] == "accepted"]
+    if status not in FINAL and accepted:
+        error = (
+            f"Post {row['id']} is accepted but not confirmed yet: {', '.join(accepted)} "
+            f"await the platform's answer; see get_post('{row['id']}')"
+        )
+    elif status not in FINAL:
         error = (
             f"Post {row['id']} is still retrying (status {status}); a worker resumes it, "
             f"see get_post('{row['id']}')"
@@ -182,40 +190,67 @@ def memory_claim(data: PublishInput, post_id: str) -> ledger.Claim:
 def unrecorded_result(
     run: Unrecorded, chain: list[Step], when: datetime | None
 ) -> PostResult:
-    """The seed's PostResult for a post the engine ran without the ledger."""
+    """The seed's PostResult for a post the engine ran without the ledger; targets the
+    provider accepted are asked about here, a few times, since nothing else will."""
     claim = run.claim
+    if run.plan is not None and run.plan.status == "publishing" and when is not None:
+        # handed to the provider's scheduler: it publishes at `when`, nothing to ask yet
+        first = next(t for t in claim.targets.values() if t["status"] == "accepted")
+        return PostResult(success=True, post_id=first.get("provider_post_id"),
+                          provider=DISPLAY.get(first.get("provider") or "", None),
+                          scheduled_for=when)
+    if run.plan is not None and run.plan.status == "publishing":
+        claim = confirm_in_memory(claim, chain, settings.current().sync_results_wait)
     targets = [{"platform": p, **claim.targets[p]} for p in claim.platforms]
-    if run.plan is None or run.plan.status not in FINAL:
-        waiting = "; ".join(f"{t['platform']}: {t['error']}" for t in targets if t["error"])
+    waiting = [t for t in targets if t["status"] in ("pending", "accepted")]
+    if run.plan is None or (run.plan.status not in FINAL and not
+                            (run.plan.status == "publishing" and len(waiting) < len(targets))):
+        why = "; ".join(f"{t['platform']}: {t['error']}" for t in targets if t["error"])
         return PostResult(
             success=False, scheduled_for=when,
             error=f"not published (the database is unreachable, so nothing can wait for "
-                  f"a retry): {waiting or 'rate limited'}",
+                  f"a retry): {why or 'rate limited'}",
         )
-    final = finalize(claim.targets, claim.platforms, datetime.now().astimezone())
+    settled = {p: dict(t) for p, t in claim.targets.items()}
+    for t in settled.values():
+        if t["status"] in ("pending", "accepted"):
+            t.update(status="unconfirmed", error=t.get("error") or
+                     "accepted, but the platform had not answered when create_post returned")
+    final = finalize(settled, claim.platforms, datetime.now().astimezone())
     result = result_from_row({"id": claim.post_id, **final, "targets": targets})
-    result = replace(result, scheduled_for=when)
-    posted_via_postforme = any(
-        t["status"] == "posted" and t.get("provider") == "postforme" for t in targets
-    )
-    step = next((s for s in chain if s.provider == "postforme"), None)
-    if when is None and posted_via_postforme and step is not None:
-        return with_platform_ids(step, result)
-    return result
+    return replace(result, scheduled_for=when)
 
 
-def with_platform_ids(step: Step, result: PostResult) -> PostResult:
-    """PostForMe answers with its own id only; ask once for the platform ids."""
-    if not result.post_id or result.platform_post_ids:
-        return result
-    try:
-        found = provider_for(step).fetch_results(result.post_id)
-    except ProviderCallError as exc:
-        log.info("platform ids of %s not readable yet: %s", result.post_id, exc.outcome.error)
-        return result
-    ids = {p: r.platform_post_id for p, r in found.items() if r.platform_post_id}
-    urls = {p: r.platform_post_url for p, r in found.items() if r.platform_post_url}
-    return replace(result, platform_post_ids=ids or None, platform_post_urls=urls or None)
+def confirm_in_memory(claim: ledger.Claim, chain: list[Step], seconds: float,
+                      every: float = 0.5) -> ledger.Claim:
+    """Ask the providers about the claim's accepted targets until they are answered or
+    `seconds` pass (the unrecorded path's stand-in for beat's confirmation sweep)."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    targets = {p: dict(t) for p, t in claim.targets.items()}
+    while True:
+        waiting = [t for t in targets.values() if t["status"] == "accepted"]
+        for target in waiting:
+            step = next((s for s in chain if s.provider == target.get("provider")
+                         and s.source == target.get("credential_source")), None)
+            if step is None or not target.get("provider_post_id"):
+                continue
+            try:
+                found = provider_for(step).fetch_results(target["provider_post_id"])
+            except ProviderCallError:
+                continue
+            result = found.get(target["platform"])
+            if result is not None and result.success is True:
+                target.update(status="posted", platform_post_id=result.platform_post_id,
+                              platform_post_url=result.platform_post_url,
+                              published_at=result.published_at)
+            elif result is not None and result.success is False:
+                target.update(status="failed", error=result.error or "refused by the platform")
+        if not any(t["status"] == "accepted" for t in targets.values()):
+            break
+        if time.monotonic() + every > deadline:
+            break
+        time.sleep(every)
+    return replace(claim, targets=targets)
 
 
 

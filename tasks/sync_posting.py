@@ -25,8 +25,7 @@ from db import posts
 from db.errors import DbError, InvalidInput
 from db.pool import connection
 from providers import PostResult
-from tasks import intake
-from tasks import results as platform_ids
+from tasks import confirm, intake
 from tasks.chain import build_chain
 from tasks.delivery import AttemptResult, FirstAttempt, default_policy, run_attempt
 from tasks.in_process import drive, run_unrecorded
@@ -104,13 +103,20 @@ class SyncPosting:
                 return first.run(owner, policy, dsn=self._dsn)
             return run_attempt(post_id, owner, policy, dsn=self._dsn)
 
-        result = drive(attempt, lambda pid: read_or(self._dsn, "status", None,
-                                                        lambda c: posts.status_of(c, pid)),
-                       deadline)
+        def status_of(pid: str) -> str | None:
+            return read_or(self._dsn, "status", None, lambda c: posts.status_of(c, pid))
+
+        results_until = time.monotonic() + settings.current().sync_results_wait
         try:
-            if result.collect_results:
-                wait = min(deadline - time.monotonic(), settings.current().sync_results_wait)
-                platform_ids.collect_within(post_id, wait, dsn=self._dsn)
+            result = drive(attempt, status_of, deadline)
+            # Sent: the platforms answer later. Wait a little for them here; a provider-side
+            # failure puts the post back to queued, and the engine goes on to the next step.
+            while result.confirm and time.monotonic() < min(deadline, results_until):
+                wait = min(deadline, results_until) - time.monotonic()
+                if confirm.confirm_within(post_id, wait, lambda _id: None,
+                                          dsn=self._dsn) != "queued":
+                    break
+                result = drive(attempt, status_of, deadline)
             with connection(self._dsn) as conn:
                 row = posts.get_post(conn, post_id)
         except (DbError, psycopg.Error) as exc:

@@ -8,19 +8,18 @@ organisation's (SOCIALPOST_SHARED_ACCOUNTS)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.stack import Stack, wait_for
+from tests.stack import Stack
+from tests.workers import post as read_post
+from tests.workers import start_stack, wait_final
 
 GLOBAL_PFM = "global-pfm-acc-" + uuid.uuid4().hex[:8]
 GLOBAL_LATE = "global-late-acc-" + uuid.uuid4().hex[:8]
-FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
 
 
 def _stack_env(database_url: str, broker: str, **extra: str) -> dict[str, str]:
@@ -32,15 +31,9 @@ def _stack_env(database_url: str, broker: str, **extra: str) -> dict[str, str]:
 def stack(
     database_url: str, redis_url: str, sandbox_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
-    s = Stack.create(tmp_path_factory.mktemp("accounts"), _stack_env(database_url, redis_url))
-    try:
-        s.worker(concurrency=2)
+    env = {"POSTFORME_API_KEY": GLOBAL_PFM, "LATE_API_KEY": GLOBAL_LATE}
+    with start_stack(tmp_path_factory, database_url, redis_url, env, concurrency=2) as s:
         yield s
-    finally:
-        s.stop()
-        if os.environ.get("SHOW_STACK_LOGS"):
-            print(s.logs())
 
 
 def _client(broker: str) -> Any:
@@ -54,22 +47,6 @@ def _client(broker: str) -> Any:
     app.conf.broker_url = broker
     app.conf.result_backend = None
     return PublishClient(app)
-
-
-def _post(post_id: str) -> dict[str, Any] | None:
-    from db import posts
-    from db.pool import connect
-
-    with connect() as conn:
-        return posts.get_post(conn, post_id)
-
-
-def _wait_final(post_id: str, timeout: float = 60) -> dict[str, Any]:
-    def final() -> dict[str, Any] | None:
-        row = _post(post_id)
-        return row if row and row["status"] in FINAL else None
-
-    return wait_for(final, timeout, f"post {post_id} to be final")
 
 
 def _targets(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -111,7 +88,7 @@ def test_two_tenants_on_the_global_postforme_key_each_post_on_their_own(
     post_a = client.enqueue_post(user_a, "A's news", ["linkedin"])
     post_b = client.enqueue_post(user_b, "B's news", ["linkedin"])
     for post_id, account in ((post_a, acc_a), (post_b, acc_b)):
-        post = _wait_final(post_id)
+        post = wait_final(post_id)
         assert post["status"] == "posted", post
         assert _went_to(keys, post_id) == {("postforme", "linkedin", account)}
 
@@ -122,7 +99,7 @@ def test_an_untagged_shared_account_serves_a_user_without_one(
     brand = _pfm(keys, "linkedin", None)
     _pfm(keys, "linkedin", str(uuid.uuid4()))  # another tenant's: never chosen
     post_id = _client(redis_url).enqueue_post(str(uuid.uuid4()), "brand news", ["linkedin"])
-    post = _wait_final(post_id)
+    post = wait_final(post_id)
     assert post["status"] == "posted", post
     assert _went_to(keys, post_id) == {("postforme", "linkedin", brand)}
 
@@ -171,7 +148,7 @@ def test_two_shared_accounts_without_account_ids_fail_that_target_listing_both(
     user = str(uuid.uuid4())
     client = _client(redis_url)
     post_id = client.enqueue_post(user, "which page?", ["linkedin", "twitter"])
-    post = _wait_final(post_id)
+    post = wait_final(post_id)
     assert post["status"] == "partial", post
     linkedin = _targets(post)["linkedin"]
     assert linkedin["status"] == "failed"
@@ -180,9 +157,9 @@ def test_two_shared_accounts_without_account_ids_fail_that_target_listing_both(
     assert _went_to(keys, post_id) == {("postforme", "twitter", twitter)}
 
     named = client.enqueue_post(user, "this page", ["linkedin"], account_ids={"linkedin": second})
-    assert _wait_final(named)["status"] == "posted"
+    assert wait_final(named)["status"] == "posted"
     assert _went_to(keys, named) == {("postforme", "linkedin", second)}
-    stored = _post(named)
+    stored = read_post(named)
     assert stored is not None and stored["account_ids"] == {"linkedin": second}
 
 
@@ -194,7 +171,7 @@ def test_account_ids_naming_another_users_account_is_refused(
     acc_b = _pfm(keys, "linkedin", user_b)
     post_id = _client(redis_url).enqueue_post(
         user_a, "on B's page?", ["linkedin"], account_ids={"linkedin": acc_b})
-    post = _wait_final(post_id)
+    post = wait_final(post_id)
     assert post["status"] == "failed", post
     error = _targets(post)["linkedin"]["error"]
     assert acc_b in error and "belongs to another user" in error
@@ -209,7 +186,7 @@ def test_global_late_key_with_a_profile_per_user(
     _pfm(keys, "linkedin", user_b)  # B has a PostForMe account too; A does not
     client = _client(redis_url)
     post_a = client.enqueue_post(user_a, "A via LATE", ["linkedin"])
-    post = _wait_final(post_a)
+    post = wait_final(post_a)
     assert post["status"] == "posted", post
     # No account of A's under the global PostForMe key: skipped with the reason, then LATE.
     target = _targets(post)["linkedin"]

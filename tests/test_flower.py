@@ -36,6 +36,7 @@ def flower(
     port = _free_port()
     try:
         stack.worker(concurrency=2)
+        stack.beat()  # its sweep confirms what PostForMe accepted
         stack.flower(port, f"{AUTH[0]}:{AUTH[1]}")
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(url, timeout=2).status_code in (200, 401), 20, "flower")

@@ -134,18 +134,27 @@ def test_published_everywhere_finishes_posted_with_the_seed_columns() -> None:
     }
 
 
-def test_published_while_results_are_still_processing_counts_as_posted() -> None:
-    """PostForMe answers asynchronously: ids arrive later, the target is posted now."""
+def test_accepted_while_results_are_still_processing_is_not_posted_yet() -> None:
+    """PostForMe answers asynchronously: accepted is not posted. The post waits, not final,
+    for the platforms' answers (tasks.confirm)."""
     out = published(twitter=TargetResult("twitter", None), bluesky=TargetResult("bluesky", None))
     p = attempt(pending("twitter", "bluesky"), ["twitter", "bluesky"], PFM_USER, out)
-    assert p.status == "posted"
-    assert {c.platform: (c.status, c.platform_post_id) for c in p.targets} == {
-        "twitter": ("posted", None),
-        "bluesky": ("posted", None),
+    assert p.status == "publishing" and p.final is None
+    assert {c.platform: (c.status, c.provider_post_id) for c in p.targets} == {
+        "twitter": ("accepted", "sp_1"),
+        "bluesky": ("accepted", "sp_1"),
     }
-    assert p.final is not None
-    assert p.final["platform_post_ids"] == {} and p.final["platform_post_urls"] == {}
-    assert p.final["provider_post_id"] == "sp_1"
+
+
+def test_a_refusal_of_the_content_at_create_fails_without_falling_over() -> None:
+    refused = TargetResult("instagram", False, error="Instagram requires media",
+                           error_class="refused")
+    out = published(twitter=ok("twitter"), instagram=refused)
+    p = attempt(pending("twitter", "instagram"), ["twitter", "instagram"], LATE_USER, out)
+    assert p.status == "partial"
+    changes = {c.platform: c for c in p.targets}
+    assert changes["instagram"].status == "failed"
+    assert "Instagram requires media" in (changes["instagram"].error or "")
 
 
 def test_a_reconciled_post_without_a_platform_leaves_that_target_to_the_next_step() -> None:
@@ -156,7 +165,8 @@ def test_a_reconciled_post_without_a_platform_leaves_that_target_to_the_next_ste
                 reconciling=True)
     assert (p.status, p.step, p.needs_reconcile) == ("queued", LATE_USER.index, False)
     changes = {c.platform: c for c in p.targets}
-    assert (changes["twitter"].status, changes["twitter"].provider_post_id) == ("posted", "sp_1")
+    assert (changes["twitter"].status, changes["twitter"].provider_post_id) == (
+        "accepted", "sp_1")
     assert changes["bluesky"].status == "pending"
     assert "not in the post the provider holds" in (changes["bluesky"].error or "")
 
@@ -205,7 +215,7 @@ def test_a_target_the_platform_refused_moves_on_with_its_error() -> None:
     )
     refused = published(instagram=TargetResult("instagram", False))
     p = attempt(pending("instagram"), ["instagram"], PFM_USER, refused)
-    assert by_platform(p)["instagram"].error == "PostForMe (user): rejected by platform"
+    assert by_platform(p)["instagram"].error == "PostForMe (user): failed at the provider"
 
 
 def test_partial_results_are_kept_and_the_next_step_serves_the_rest() -> None:
@@ -466,13 +476,12 @@ def duplicate(existing: str | None = "late_77") -> PublishOutcome:
 
 
 def test_a_duplicate_while_reconciling_is_our_own_post_adopted() -> None:
+    # adopted, never resent; whether the platform took it, the confirmation asks LATE
     p = attempt(pending("twitter"), ["twitter"], LATE_USER, duplicate(), reconciling=True)
-    assert p.status == "posted"
+    assert p.status == "publishing" and p.final is None
     assert p.targets == [
-        TargetChange("twitter", "posted", "late", "user", provider_post_id="late_77")
+        TargetChange("twitter", "accepted", "late", "user", provider_post_id="late_77")
     ]
-    assert p.final is not None
-    assert (p.final["provider"], p.final["provider_post_id"]) == ("LATE", "late_77")
 
 
 def test_a_duplicate_on_a_first_send_fails_and_is_not_sent_elsewhere() -> None:
@@ -501,7 +510,8 @@ def test_a_duplicate_leaves_missing_platforms_to_the_next_step() -> None:
         pending("twitter", "tiktok"), ["twitter", "tiktok"], LATE_USER, out, reconciling=True
     )
     assert (p.status, p.step) == ("queued", PFM_GLOBAL.index)
-    assert {c.platform: c.status for c in p.targets} == {"twitter": "posted", "tiktok": "pending"}
+    assert {c.platform: c.status for c in p.targets} == {
+        "twitter": "accepted", "tiktok": "pending"}
 
 
 # -- no step left -------------------------------------------------------------------------------

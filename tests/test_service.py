@@ -167,10 +167,11 @@ def test_create_post_via_user_postforme_records_ids(
     targets = query(database_url, "SELECT * FROM post_targets WHERE post_id = %s", post["id"])
     assert {t["status"] for t in targets} == {"posted"}
     assert all(t["platform_post_id"] and t["credential_source"] == "user" for t in targets)
-    [attempt] = attempts(database_url, post["id"])
-    assert (attempt["provider"], attempt["credential_source"], attempt["outcome"]) == (
-        "postforme", "user", "published",
-    )
+    # the create (accepted), then each platform's confirmation from PostForMe's results
+    rows = [(a["provider"], a["credential_source"], a["outcome"])
+            for a in attempts(database_url, post["id"])]
+    assert rows[0] == ("postforme", "user", "published")
+    assert sorted(rows[1:]) == [("postforme", "user", "confirmed")] * 2
     stats = sandbox.stats()["postforme"]
     assert stats["creates"] == 1
     assert stats["by_external_id"] == {f"{post['id']}-s0": 1}
@@ -260,7 +261,7 @@ def test_create_then_502_is_found_and_adopted(
     post = only_post(database_url, user)
     assert post["status"] == "posted"
     assert [a["outcome"] for a in attempts(database_url, post["id"])] == [
-        "ambiguous", "published"]
+        "ambiguous", "published", "confirmed", "confirmed"]
     assert sandbox.stats()["postforme"]["creates"] == 1
     assert sandbox.stats()["late"]["create_requests"] == 0
 
@@ -373,7 +374,10 @@ def test_scheduled_post_waits_in_postgresql_and_ends_final(
     assert [pid for pid, _ in sent] == [str(post["id"])] and sent[0][1] == when
     assert run_attempt(sent[0][0], "too-early").status is None  # not before its time
     time.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()) + 0.05)
-    assert run_attempt(sent[0][0], "test-worker").status == "posted"
+    assert run_attempt(sent[0][0], "test-worker").status == "publishing"  # accepted
+    from tasks.confirm import sweep
+
+    assert sweep(lambda _id: None, post_ids=[sent[0][0]]) == 1  # the platform's answer
     assert only_post(database_url, user)["status"] == "posted"
     assert sandbox.stats()["postforme"]["creates"] == 1
 

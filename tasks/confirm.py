@@ -1,0 +1,232 @@
+"""Confirmation: a target is `posted` only when its platform says so.
+
+A provider's 2xx means it took the post; each platform answers later (PostForMe's
+results, LATE's target statuses). Beat runs `sweep` every SOCIALPOST_RESULTS_INTERVAL
+seconds: it asks about the accepted targets waited on longest (PostForMe: up to 100
+results per call; LATE: one post per call), judges each answer (`judge`, pure), writes
+what changed and settles the posts whose targets are all final (`settle`, pure):
+
+    the platform's answer            the target                      the post
+    published                        posted (its ids, publish time)  final once all are
+    refused the content / account    failed, the platform's reason   final once all are
+    failed on the provider's side    pending: the next step may try  queued again
+    none by ACCEPTED_DEADLINE        unconfirmed, provider's post id final once all are
+    LATE: failed after a success     failed (a revision)             revised
+
+Provider webhooks (the HTTP API) will be the fast path; this sweep stays correct alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import settings
+from db import confirmations
+from db import delivery as ledger
+from db.pool import connection
+from providers.errors import ProviderCallError
+from providers.outcomes import TargetResult
+from tasks.chain import CHAIN, DISPLAY, Step, build_chain
+from tasks.planning import finalize
+
+log = logging.getLogger("socialpost.confirm")
+PAGE = 100  # PostForMe's results page: one call per page of posts
+Send = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a provider said of one target: its result (None: nothing yet), and for
+    PostForMe whether the post is `processed` (then its results are final)."""
+
+    result: TargetResult | None
+    final: bool = True
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{DISPLAY.get(row['provider'], row['provider'])} ({row['credential_source']})"
+
+
+def _trail(previous: str | None, entry: str) -> str:
+    return f"{previous} | {entry}" if previous else entry
+
+
+def judge(row: dict[str, Any], answer: Answer, now: datetime,
+          deadline: float) -> dict[str, Any] | None:
+    """The change one answer makes to the target `row` (as taken by the sweep), or None.
+    Pure: the rules of the module docstring's table."""
+    base = {"post_id": row["post_id"], "platform": row["platform"], "was": row["status"]}
+    result = answer.result
+    label = _label(row)
+    if row["status"] == "posted":  # LATE's revision window
+        if result is not None and result.success is False:
+            why = f"{label}: reported failed after it was published: {result.error or '-'}"
+            return {**base, "status": "failed", "outcome": "revised", "error": why}
+        return None
+    waited = (now - row["accepted_at"]).total_seconds() if row.get("accepted_at") else 0.0
+    if result is not None and result.success is True:
+        return {**base, "status": "posted", "outcome": "confirmed", "error": None,
+                "platform_post_id": result.platform_post_id,
+                "platform_post_url": result.platform_post_url,
+                "published_at": result.published_at or now}
+    if result is not None and result.success is False and (answer.final or waited > deadline):
+        reason = result.error or "no reason given"
+        if result.error_class == "refused":
+            return {**base, "status": "failed", "outcome": "refused",
+                    "error": _trail(row.get("error"), f"{label}: refused by the platform: "
+                                                      f"{reason}")}
+        return {**base, "status": "pending", "outcome": "failed_at_provider",
+                "error": _trail(row.get("error"), f"{label}: failed at the provider, nothing "
+                                                  f"published: {reason}")}
+    if waited > deadline:
+        why = (f"{label}: accepted {waited:.0f} s ago (post {row['provider_post_id']}) and "
+               "no outcome from the platform yet: unknown whether it was published")
+        return {**base, "status": "unconfirmed", "outcome": "unconfirmed",
+                "error": _trail(row.get("error"), why)}
+    return None
+
+
+def settle(post: dict[str, Any], now: datetime) -> tuple[str, Any] | None:
+    """What becomes of a post after its targets changed: ("requeue", step) when some went
+    back to pending, ("finish", final columns) when all are final, None while some wait.
+    Pure. A requeued post goes on past the step that failed it."""
+    targets: dict[str, dict[str, Any]] = post["targets"] or {}
+    pending = [t for t in targets.values() if t["status"] == "pending"]
+    if pending:
+        failed_at = [CHAIN.index((t["credential_source"], t["provider"])) for t in pending
+                     if (t.get("credential_source"), t.get("provider")) in CHAIN]
+        return "requeue", max([post["step"] or 0, *(i + 1 for i in failed_at)])
+    if any(t["status"] == "accepted" for t in targets.values()):
+        return None
+    return "finish", finalize(targets, list(post["platforms"] or []), now)
+
+
+def _ask_postforme(step: Step, rows: list[dict[str, Any]],
+                   answers: dict[tuple[str, str], Answer]) -> None:
+    from tasks.delivery import client_for
+
+    client = client_for("postforme", step.api_key)
+    by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_post[r["provider_post_id"]].append(r)
+    ids = list(by_post)
+    for start in range(0, len(ids), PAGE):
+        page = ids[start : start + PAGE]
+        try:
+            results = client.fetch_results_many(page)
+        except ProviderCallError as exc:
+            log.info("confirmation: PostForMe results: %s", exc.outcome.error)
+            continue
+        for provider_post_id in page:
+            found = results.get(provider_post_id, {})
+            processed = True
+            if any(r.success is False for r in found.values()):
+                try:  # a failure is final only once the post is processed (a retry may win)
+                    processed = client.post_status(provider_post_id) == "processed"
+                except ProviderCallError:
+                    processed = False
+            for row in by_post[provider_post_id]:
+                answers[(str(row["post_id"]), row["platform"])] = Answer(
+                    found.get(row["platform"]), processed)
+
+
+def _ask_late(step: Step, rows: list[dict[str, Any]],
+              answers: dict[tuple[str, str], Answer]) -> None:
+    from tasks.delivery import client_for
+
+    client = client_for("late", step.api_key)
+    by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_post[r["provider_post_id"]].append(r)
+    for provider_post_id, targets in by_post.items():
+        try:
+            found = client.fetch_results(provider_post_id)
+        except ProviderCallError as exc:
+            log.info("confirmation: LATE post %s: %s", provider_post_id, exc.outcome.error)
+            continue
+        for row in targets:
+            answers[(str(row["post_id"]), row["platform"])] = Answer(found.get(row["platform"]))
+
+
+def ask(rows: list[dict[str, Any]], keys: dict[str, dict[str, str]]
+        ) -> dict[tuple[str, str], Answer]:
+    """The providers' answers for `rows`, grouped by credential (one client each)."""
+    from tasks.delivery import decrypt_keys
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["provider"] and r["provider_post_id"]:
+            groups[(str(r["user_id"]), r["credential_source"], r["provider"])].append(r)
+    answers: dict[tuple[str, str], Answer] = {}
+    for (user_id, source, provider), group in groups.items():
+        chain = build_chain(decrypt_keys(keys.get(user_id, {}), f"user {user_id}"))
+        step = next((s for s in chain if s.provider == provider and s.source == source), None)
+        if step is None:
+            log.warning("confirmation: no %s key (%s) of user %s to ask with", provider,
+                        source, user_id)
+            continue
+        (_ask_postforme if provider == "postforme" else _ask_late)(step, group, answers)
+    return answers
+
+
+def sweep(send: Send, *, dsn: str | None = None, post_ids: list[str] | None = None) -> int:
+    """One pass: ask, judge, write, settle; `send(post_id)` re-delivers a requeued post.
+    With `post_ids`, only those, at once (the synchronous service). Returns the changes."""
+    config = settings.current()
+    now_only = post_ids is not None
+    with connection(dsn) as conn:
+        rows = confirmations.take_awaiting(
+            conn, settle_seconds=0 if now_only else config.results_settle,
+            every_seconds=0 if now_only else config.results_every,
+            revision_window=config.revision_window,
+            revisit_seconds=config.revision_every, limit=config.results_batch,
+            post_ids=post_ids)
+        keys = ledger.user_keys(conn, list({r["user_id"] for r in rows})) if rows else {}
+        stray = [] if now_only else confirmations.orphans(conn, config.results_batch)
+    answers = ask(rows, keys) if rows else {}
+    now = datetime.now(UTC)
+    changes = [c for r in rows
+               if (c := judge(r, answers.get((str(r["post_id"]), r["platform"]), Answer(None)),
+                              now, config.accepted_deadline)) is not None]
+    if not changes and not stray:
+        return 0
+    requeued: list[str] = []
+    with connection(dsn) as conn, conn.transaction():
+        free = set(confirmations.lock_free(conn, list({str(c["post_id"]) for c in changes})))
+        made = confirmations.apply(conn, [c for c in changes if str(c["post_id"]) in free])
+        touched = list({str(m["post_id"]) for m in made} | set(stray))
+        for post in confirmations.posts_to_settle(conn, touched) if touched else []:
+            verdict = settle(post, now)
+            if verdict is None:
+                continue
+            kind, value = verdict
+            if kind == "requeue" and confirmations.requeue(conn, post["id"], value):
+                requeued.append(str(post["id"]))
+            elif kind == "finish":
+                confirmations.finish(conn, post["id"], value,
+                                     revision=post["status"] != "publishing")
+    for post_id in requeued:  # after commit: a crash before leaves it queued for the sweep
+        send(post_id)
+    return len(made)
+
+
+def confirm_within(post_id: str, seconds: float, send: Send, *, dsn: str | None = None,
+                   every: float = 0.5) -> str | None:
+    """Ask about one post until it is no longer waiting for answers, or `seconds` pass;
+    its status then (the synchronous service's wait for the platforms)."""
+    from db import posts
+
+    deadline = time.monotonic() + max(0.0, seconds)
+    while True:
+        sweep(send, dsn=dsn, post_ids=[post_id])
+        with connection(dsn) as conn:
+            status = posts.status_of(conn, post_id)
+        if status != "publishing" or time.monotonic() + every > deadline:
+            return status
+        time.sleep(every)
