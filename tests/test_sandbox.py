@@ -311,7 +311,8 @@ def test_postforme_media_rules_fail_targets(pfm: Pfm) -> None:
     results = pfm.get("/social-post-results", params={"post_id": post["id"]}).json()["data"]
     outcome = {r["platform"]: r for r in results}
     assert outcome["x"]["success"] is True
-    assert outcome["instagram"]["success"] is False and "media" in outcome["instagram"]["error"]
+    assert outcome["instagram"]["success"] is False
+    assert outcome["instagram"]["error"] == "Instagram requires at least one image or video"
 
 
 def test_postforme_validation_errors(pfm: Pfm) -> None:

@@ -1,5 +1,5 @@
 """What both fake providers share: auth, latency, the create-post fault flow and the
-platform rules that decide per-target success."""
+post store. Why a target fails after acceptance is in outcomes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class Context:
     media: MediaStore
     duplicate_window_seconds: float
     postforme_refuse_local_media: bool = False  # for the server's life; a fault can add it
+    postforme_result_delay_seconds: float = 0.0  # the default; a fault can override it
 
 
 def new_token(nbytes: int = 10) -> str:
@@ -76,23 +77,6 @@ def is_video(url: str, declared: str | None, media: MediaStore) -> bool:
         if stored:
             return stored.startswith("video/")
     return path.endswith(VIDEO_EXTENSIONS)
-
-
-def rule_error(platform: str, media: list[tuple[str, str | None]], store: MediaStore) -> str | None:
-    """Why the real platform would refuse this target, or None (see providers.md)."""
-    if platform in ("instagram", "tiktok", "pinterest") and not media:
-        return f"{platform} requires at least one media item"
-    if platform == "youtube" and not any(is_video(url, kind, store) for url, kind in media):
-        return "youtube requires a video"
-    return None
-
-
-def target_error(
-    platform: str, media: list[tuple[str, str | None]], ctx: Context, spec: FaultSpec
-) -> str | None:
-    if platform in spec.fail_platforms:
-        return f"sandbox: injected failure publishing to {platform}"
-    return rule_error(platform, media, ctx.media)
 
 
 class ProviderApi:

@@ -15,6 +15,9 @@ Some faults lose nothing, some lose only the answer, as the real services do:
   crash after the row was written);
 - create delay: the post IS stored at once, the answer comes `delay_seconds` later,
   so a lookup made meanwhile already sees it.
+The outcome faults (results late, duplicated or never, LATE targets pending or
+regressing) act after the create; the post stores draw their rates from the same RNG
+through `Faults.draw`. The settings themselves are in fault_spec.
 """
 
 from __future__ import annotations
@@ -23,166 +26,33 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
-PROVIDERS = ("postforme", "late")
-PLATFORMS = (
-    "twitter",
-    "linkedin",
-    "instagram",
-    "facebook",
-    "tiktok",
-    "threads",
-    "bluesky",
-    "youtube",
-    "pinterest",
+from providers.sandbox.fault_spec import (
+    ERROR_CLASSES,
+    PLATFORMS,
+    PROVIDERS,
+    FaultSpec,
+    _as_bool,
+    _non_negative,
+    _status,
+    canonical_platform,
+    check_provider,
+    parse_fault_flag,
 )
 
-
-def check_provider(provider: str) -> str:
-    """Normalise a provider name or raise ValueError naming the valid ones."""
-    name = str(provider).strip().lower()
-    if name not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}: use 'postforme' or 'late'")
-    return name
-
-
-def canonical_platform(name: str) -> str:
-    """PostForMe calls Twitter 'x'; internally every platform has its seed name."""
-    value = str(name).strip().lower()
-    if value == "x":
-        value = "twitter"
-    if value not in PLATFORMS:
-        raise ValueError(f"unknown platform {name!r}: use one of {', '.join(PLATFORMS)}")
-    return value
-
-
-def _platform_set(value: Any) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable):
-        raise ValueError("platform lists must be a list or a comma-separated string")
-    return frozenset(canonical_platform(p) for p in value)
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def _rate(name: str, value: Any) -> float:
-    rate = float(value)
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
-    return rate
-
-
-def _non_negative(name: str, value: Any) -> float:
-    number = float(value)
-    if number < 0:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return number
-
-
-def _status(name: str, value: Any, low: int = 100) -> int:
-    status = int(value)
-    if not low <= status <= 599:
-        what = "a 5xx status" if low == 500 else "an HTTP status"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return status
-
-
-# Faults only one real service has: setting them on the other is a test's mistake.
-ONLY_FOR = {"refuse_local_media": "postforme", "plan_limit_rate": "late"}
-_RATES = ("error_rate", "rate_limit_rate", "hang_rate", "create_then_error_rate", "plan_limit_rate")
-_SECONDS = ("latency_ms", "retry_after", "hang_seconds", "create_delay_seconds")
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """One provider's random faults. Zero everywhere means a healthy provider."""
-
-    latency_ms: float = 0.0
-    error_rate: float = 0.0
-    error_status: int = 503
-    rate_limit_rate: float = 0.0
-    retry_after: float = 1.0
-    hang_rate: float = 0.0
-    hang_seconds: float = 30.0
-    missing_platforms: frozenset[str] = field(default_factory=frozenset)
-    fail_platforms: frozenset[str] = field(default_factory=frozenset)
-    seed_shapes: bool = False
-    # The post is stored, then a 5xx answers (it will publish all the same).
-    create_then_error_rate: float = 0.0
-    create_then_error_status: int = 502
-    # Every stored create answers this many seconds late (0 = at once).
-    create_delay_seconds: float = 0.0
-    # PostForMe: refuse media URLs on localhost, *.localhost or any IP (400), as the
-    # real create does; off so local tests can serve media from loopback.
-    refuse_local_media: bool = False
-    # LATE: 403 permission_error "Plan limit reached: ..." (not a bad key).
-    plan_limit_rate: float = 0.0
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], provider: str | None = None) -> FaultSpec:
-        """Validate and coerce (strings are accepted, for CLI flags and query strings);
-        with `provider`, also refuse faults the other provider alone has."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fault field(s) {unknown}: use {sorted(known)}")
-        values: dict[str, Any] = {}
-        for name, raw in data.items():
-            if name in _RATES:
-                values[name] = _rate(name, raw)
-            elif name in _SECONDS:
-                values[name] = _non_negative(name, raw)
-            elif name == "error_status":
-                values[name] = _status(name, raw)
-            elif name == "create_then_error_status":
-                values[name] = _status(name, raw, low=500)
-            elif name in ("missing_platforms", "fail_platforms"):
-                values[name] = _platform_set(raw)
-            else:
-                values[name] = _as_bool(raw)
-        spec = cls(**values)
-        if provider is not None:
-            spec.check_for(provider)
-        return spec
-
-    def check_for(self, provider: str) -> None:
-        """Refuse a fault only the other provider has (the real one never does it)."""
-        healthy = FaultSpec()
-        for name, owner in ONLY_FOR.items():
-            if owner != provider and getattr(self, name) != getattr(healthy, name):
-                raise ValueError(f"{name} is a {owner} fault, not a {provider} one")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["missing_platforms"] = sorted(self.missing_platforms)
-        data["fail_platforms"] = sorted(self.fail_platforms)
-        return data
-
-
-def parse_fault_flag(text: str) -> tuple[str, str, str]:
-    """Split a CLI flag 'postforme:error_rate=0.3' into (provider, field, value)."""
-    provider, sep, assignment = text.partition(":")
-    name, eq, value = assignment.partition("=")
-    if not sep or not eq or not name.strip():
-        raise ValueError(f"bad fault {text!r}: expected PROVIDER:FIELD=VALUE")
-    return check_provider(provider), name.strip(), value.strip()
-
+__all__ = [
+    "ERROR_CLASSES",
+    "PLATFORMS",
+    "PROVIDERS",
+    "Decision",
+    "FaultSpec",
+    "Faults",
+    "canonical_platform",
+    "check_provider",
+    "parse_fault_flag",
+]
 
 Kind = Literal["pass", "error", "rate_limit", "hang", "create_then_error"]
 
@@ -334,6 +204,14 @@ class Faults:
             if spec.create_then_error_rate and self._rng.random() < spec.create_then_error_rate:
                 return Decision(kind="create_then_error", status=spec.create_then_error_status)
         return PASS
+
+    def draw(self, rate: float) -> bool:
+        """True with probability `rate`; a rate of 0 draws nothing (seeded runs
+        without outcome faults replay as before)."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

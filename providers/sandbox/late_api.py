@@ -1,7 +1,9 @@
 """A fake LATE / Zernio (https://getlate.dev/api/v1), mounted under /late/api/v1.
 
-Faithful where our clients depend on it: publishNow publishes inside the request,
-scheduledFor schedules, neither makes a draft; `x-request-id` replays answer 200 with
+Faithful where our clients depend on it: publishNow publishes inside the request
+(targets with LATE's statuses and errorCategory / errorSource; some may still be
+`pending`, and a published one may later turn `failed`), scheduledFor schedules,
+neither makes a draft; `x-request-id` replays answer 200 with
 the existing post; the same content to the same account inside the duplicate window
 answers 409 with the existing post id; every answer carries X-Request-Id and
 X-RateLimit-* headers.
@@ -151,7 +153,9 @@ class LateApi(ProviderApi):
         platform = req.arg("platform")
         if platform:
             accounts = [a for a in accounts if a.platform == canonical_platform(platform)]
-        return json_response(200, {"accounts": [account_json(a) for a in accounts]})
+        data = [account_json(a) for a in accounts]
+        # The official SDK refuses a list without hasAnalyticsAccess.
+        return json_response(200, {"accounts": data, "hasAnalyticsAccess": False})
 
     def _profiles(self, key: KeyEntry) -> Response:
         profiles = [

@@ -6,67 +6,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from providers.sandbox.common import (
-    Context,
-    PostStore,
-    new_token,
-    platform_post_id,
-    platform_post_url,
-    target_error,
-    visible,
-)
+from providers.sandbox.common import Context, PostStore, new_token, visible
 from providers.sandbox.faults import FaultSpec, canonical_platform
+from providers.sandbox.late_publish import Post, apply_due, new_target, publish
 from providers.sandbox.late_wire import error
 from providers.sandbox.media import VIDEO_EXTENSIONS
 from providers.sandbox.state import Account, KeyEntry
-from providers.sandbox.wire import Request, Response, iso, json_response
+from providers.sandbox.wire import Request, Response, json_response
 
 REQUEST_ID_TTL = 300.0
 MAX_LIMIT = 100
-
-
-@dataclass
-class Post:
-    id: str
-    key: str
-    content: str
-    targets: list[dict[str, Any]]
-    accounts: list[Account]
-    media_items: list[dict[str, Any]]
-    scheduled_for: float | None
-    timezone: str
-    status: str  # draft | scheduled | publishing | published | failed | partial | cancelled
-    created_at: float
-    updated_at: float
-    published_at: float | None = None
-    request_id: str | None = None
-
-    @property
-    def ident(self) -> str | None:
-        return self.request_id
-
-    def due(self, now: float) -> bool:
-        when = self.scheduled_for
-        return self.status == "scheduled" and when is not None and when <= now
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "content": self.content,
-            "status": self.status,
-            "platforms": [dict(t) for t in self.targets],
-            "mediaItems": self.media_items,
-            "scheduledFor": None if self.scheduled_for is None else iso(self.scheduled_for),
-            "timezone": self.timezone,
-            "publishedAt": None if self.published_at is None else iso(self.published_at),
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-        }
 
 
 def _when(value: Any, timezone: str) -> float:
@@ -81,13 +34,6 @@ def _when(value: Any, timezone: str) -> float:
         zone = UTC if timezone.upper() == "UTC" else ZoneInfo(timezone)
         parsed = parsed.replace(tzinfo=zone)
     return parsed.timestamp()
-
-
-def _overall(targets: list[dict[str, Any]]) -> str:
-    published = sum(1 for t in targets if t["status"] == "published")
-    if published == len(targets):
-        return "published"
-    return "failed" if published == 0 else "partial"
 
 
 class LatePosts(PostStore[Post]):
@@ -129,19 +75,7 @@ class LatePosts(PostStore[Post]):
             id=new_token(12),
             key=key.key,
             content=content,
-            targets=[
-                {
-                    "platform": a.platform,
-                    "accountId": a.id,
-                    "profileId": a.profile_id,
-                    "status": "pending",
-                    "platformPostId": None,
-                    "platformPostUrl": None,
-                    "errorMessage": None,
-                    "publishedAt": None,
-                }
-                for a in accounts
-            ],
+            targets=[new_target(a) for a in accounts],
             accounts=accounts,
             media_items=media_items,
             scheduled_for=scheduled_for,
@@ -155,7 +89,7 @@ class LatePosts(PostStore[Post]):
             replay = self._replay(key, request_id, now) if request_id else None
             if replay is not None:  # a concurrent twin won the race
                 return replay
-            conflict = self._duplicate(post, now) if status != "draft" else None
+            conflict = self._duplicate(post, now, spec) if status != "draft" else None
             if conflict is not None:
                 account, existing = conflict
                 return error(
@@ -255,7 +189,7 @@ class LatePosts(PostStore[Post]):
                 return error(400, f"invalid scheduledFor/timezone: {exc}", param="scheduledFor")
         return content, accounts, media_items, scheduled_for, timezone
 
-    def _duplicate(self, post: Post, now: float) -> tuple[Account, str] | None:
+    def _duplicate(self, post: Post, now: float, spec: FaultSpec) -> tuple[Account, str] | None:
         """(account, existing post id) of the first target already holding this content."""
         if not post.content.strip():
             return None
@@ -267,6 +201,7 @@ class LatePosts(PostStore[Post]):
             existing = self._posts.get(hit[0])
             if existing is None:
                 continue
+            self._settle(existing, spec)  # a pending target may have failed meanwhile
             if any(
                 t["accountId"] == account.id and t["status"] != "failed" for t in existing.targets
             ):
@@ -280,32 +215,16 @@ class LatePosts(PostStore[Post]):
                     self._by_content[(target["accountId"], post.content)] = (post.id, now)
 
     def _publish(self, post: Post, spec: FaultSpec, only_failed: bool = False) -> None:
-        """Publish (or re-publish failed) targets now, as publishNow does in-request."""
-        media = [(m["url"], m.get("type")) for m in post.media_items]
-        now = time.time()
-        by_id = {a.id: a for a in post.accounts}
-        for target in post.targets:
-            if only_failed and target["status"] != "failed":
-                continue
-            account = by_id[target["accountId"]]
-            problem = target_error(account.platform, media, self.ctx, spec)
-            if problem:
-                target.update(
-                    status="failed", errorMessage=problem, platformPostId=None, platformPostUrl=None
-                )
-            else:
-                ppid = platform_post_id()
-                target.update(
-                    status="published",
-                    errorMessage=None,
-                    platformPostId=ppid,
-                    platformPostUrl=platform_post_url(account.platform, account.username, ppid),
-                    publishedAt=iso(now),
-                )
-        post.status = _overall(post.targets)
-        post.updated_at = now
-        if post.status != "failed":
-            post.published_at = now
+        """Publish (or re-publish failed) targets, as publishNow does in-request; a
+        scheduled post publishes from its scheduled time."""
+        start = time.time()
+        if post.status == "scheduled" and post.scheduled_for is not None:
+            start = min(start, post.scheduled_for)
+        publish(self.ctx, spec, post, start, only_failed)
+
+    def _settle(self, post: Post, spec: FaultSpec) -> None:
+        super()._settle(post, spec)
+        apply_due(post, time.time())
 
     def get(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> Response:
         body = self._json_of(key, post_id, spec)

@@ -1,8 +1,10 @@
 """A fake PostForMe (https://api.postforme.dev/v1), mounted under /postforme/v1.
 
 Faithful where our clients depend on it: 201 creates with the post as the body,
-asynchronous status (`processing`, results one per account), lookup by `external_id`
-(its only idempotency handle), delete only for scheduled/draft, NestJS-style errors.
+asynchronous status (a create answers `processing`; results, one per account or two
+after an internal retry, arrive after `result_delay_seconds`, or never for a stuck
+post; platform rules fail as results, not at create), lookup by `external_id` (its
+only idempotency handle), delete only for scheduled/draft, NestJS-style errors.
 
 This module answers auth, faults and routing, and the accounts, OAuth and media
 routes; the posts are in postforme_posts, the wire shapes in postforme_wire.

@@ -1,5 +1,6 @@
-"""The posts of the fake PostForMe: create (201, the post as the body), asynchronous
-processing with one result per account, lookup by `external_id`, delete only while
+"""The posts of the fake PostForMe: create (201, the post as the body, `processing`),
+asynchronous processing (results planned by postforme_results, visible when their
+time comes; `processed` once all are), lookup by `external_id`, delete only while
 scheduled or draft, and the paged lists of posts and results."""
 
 from __future__ import annotations
@@ -9,16 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from providers.sandbox.common import (
-    Context,
-    PostStore,
-    new_token,
-    platform_post_id,
-    platform_post_url,
-    target_error,
-    visible,
-)
+from providers.sandbox.common import Context, PostStore, new_token, visible
 from providers.sandbox.faults import FaultSpec, canonical_platform
+from providers.sandbox.postforme_results import Planned, effective_media, plan_results
 from providers.sandbox.postforme_wire import account_json, error, local_media_errors
 from providers.sandbox.state import Account, KeyEntry
 from providers.sandbox.wire import Request, Response, iso, json_response, parse_when
@@ -40,7 +34,22 @@ class Post:
     created_at: float
     updated_at: float
     status: str  # draft | scheduled | processing | processed
-    results: list[dict[str, Any]] = field(default_factory=list)
+    account_configurations: list[Any] | None = None
+    planned: list[Planned] = field(default_factory=list)  # every result, visible or not
+    stuck: bool = False  # stays `processing` for good
+
+    def results(self, now: float) -> list[dict[str, Any]]:
+        """The results visible at `now`, oldest first."""
+        return [r for at, r in self.planned if at <= now]
+
+    def advance(self, now: float) -> None:
+        """`processing` becomes `processed` once every planned result is visible."""
+        if self.status != "processing" or self.stuck or not self.planned:
+            return
+        last = max(at for at, _ in self.planned)
+        if last <= now:
+            self.status = "processed"
+            self.updated_at = last
 
     @property
     def ident(self) -> str | None:
@@ -60,6 +69,7 @@ class Post:
             "media": self.media,
             "scheduled_at": None if self.scheduled_at is None else iso(self.scheduled_at),
             "platform_configurations": self.platform_configurations,
+            "account_configurations": self.account_configurations,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -113,6 +123,9 @@ class PostForMePosts(PostStore[Post]):
         configs = body.get("platform_configurations")
         if configs is not None and not isinstance(configs, dict):
             errors.append("platform_configurations must be an object")
+        account_configs = body.get("account_configurations")
+        if account_configs is not None and not isinstance(account_configs, list):
+            errors.append("account_configurations must be an array")
         if spec.refuse_local_media or self.ctx.postforme_refuse_local_media:
             errors.extend(local_media_errors(body))
         if errors:
@@ -137,6 +150,7 @@ class PostForMePosts(PostStore[Post]):
             created_at=now,
             updated_at=now,
             status=status,
+            account_configurations=account_configs,
         )
         if status == "processing":
             self._publish(post, spec)
@@ -156,30 +170,26 @@ class PostForMePosts(PostStore[Post]):
         return resp
 
     def _publish(self, post: Post, spec: FaultSpec) -> None:
-        """Processing finishes at once: one result per account, the post is processed."""
-        media: list[tuple[str, str | None]] = [(m["url"], None) for m in post.media]
-        now = time.time()
-        for account in post.accounts:
-            problem = target_error(account.platform, media, self.ctx, spec)
-            ppid = None if problem else platform_post_id()
-            post.results.append(
-                {
-                    "id": f"spr_{new_token()}",
-                    "post_id": post.id,
-                    "social_account_id": account.id,
-                    "platform": "x" if account.platform == "twitter" else account.platform,
-                    "success": problem is None,
-                    "error": problem,
-                    "details": {},
-                    "platform_data": {
-                        "id": ppid,
-                        "url": ppid and platform_post_url(account.platform, account.username, ppid),
-                    },
-                    "created_at": iso(now),
-                }
-            )
-        post.status = "processed"
-        post.updated_at = now
+        """Start processing: plan each account's result (a scheduled post from its
+        scheduled time, so a late look finds it already done)."""
+        start = time.time()
+        if post.status == "scheduled" and post.scheduled_at is not None:
+            start = min(start, post.scheduled_at)
+        targets = [
+            (a, effective_media(post.media, post.platform_configurations,
+                                post.account_configurations, a))
+            for a in post.accounts
+        ]
+        planned = plan_results(self.ctx, spec, post.id, targets, start)
+        post.status = "processing"
+        post.stuck = planned is None
+        post.planned = planned or []
+        post.updated_at = start
+        post.advance(time.time())
+
+    def _settle(self, post: Post, spec: FaultSpec) -> None:
+        super()._settle(post, spec)
+        post.advance(time.time())
 
     def get(self, key: KeyEntry, post_id: str, spec: FaultSpec) -> Response:
         body = self._json_of(key, post_id, spec)
@@ -263,7 +273,8 @@ class PostForMePosts(PostStore[Post]):
                 posts = [p for p in (self._owned(key, pid, spec) for pid in post_ids) if p]
             else:
                 posts = self._newest_first(self._by_key.get(key.key, []), spec)
-            results = [r for p in posts for r in p.results]
+            now = time.time()
+            results = [r for p in posts for r in p.results(now)]
         if account_ids:
             results = [r for r in results if r["social_account_id"] in account_ids]
         data = results[offset : offset + limit]
@@ -274,8 +285,9 @@ class PostForMePosts(PostStore[Post]):
 
     def result(self, key: KeyEntry, result_id: str, spec: FaultSpec) -> Response:
         with self._lock:
+            now = time.time()
             for pid in self._by_key.get(key.key, []):
-                for result in self._posts[pid].results:
+                for result in self._posts[pid].results(now):
                     if result["id"] == result_id:
                         return json_response(200, result)
         return error(404, f"Social post result {result_id} not found")

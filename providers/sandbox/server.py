@@ -52,10 +52,16 @@ class SandboxServer:
         duplicate_window_seconds: float = 86400.0,
         seed: int | None = None,
         postforme_refuse_local_media: bool = False,
+        postforme_result_delay_seconds: float = 0.0,
     ) -> None:
         """`postforme_refuse_local_media` makes PostForMe refuse localhost/IP media URLs
         for the server's whole life (reset() and set_faults() keep it), as the real one
-        does; the `refuse_local_media` fault does the same until the next set_faults."""
+        does; the `refuse_local_media` fault does the same until the next set_faults.
+        `postforme_result_delay_seconds` is how long PostForMe's results take unless the
+        `result_delay_seconds` fault says otherwise (0: at once, which the tests of the
+        rest of the project rely on; the real service takes seconds)."""
+        if postforme_result_delay_seconds < 0:
+            raise ValueError("postforme_result_delay_seconds must not be negative")
         self.host = host
         self._requested_port = port
         self._keys = KeyRegistry(accept_any_key=accept_any_key)
@@ -69,6 +75,7 @@ class SandboxServer:
             media=self.media,
             duplicate_window_seconds=duplicate_window_seconds,
             postforme_refuse_local_media=postforme_refuse_local_media,
+            postforme_result_delay_seconds=postforme_result_delay_seconds,
         )
         self._postforme = PostForMeApi(self._ctx)
         self._late = LateApi(self._ctx)

@@ -16,6 +16,9 @@ Examples:
       --fault late:missing_platforms=instagram,tiktok --fault late:latency_ms=250
   socialpost sandbox --accept-any-key --fault postforme:create_then_error_rate=0.2 \\
       --fault postforme:create_then_error_status=504 --fault late:plan_limit_rate=0.1
+  socialpost sandbox --accept-any-key --postforme-result-delay 2 \\
+      --fault postforme:fail_platforms=bluesky:platform_error,instagram:auth_expired \\
+      --fault late:pending_platforms=tiktok --fault late:regress_platforms=twitter:3
 
 \b
 Fault fields (per provider, repeat --fault to combine):
@@ -30,12 +33,28 @@ Fault fields (per provider, repeat --fault to combine):
   create_then_error_status=N   answer is this 5xx (default 502)
   create_delay_seconds=S       created at once, answered S seconds later
   missing_platforms=a,b accounts of these platforms vanish from account lists
-  fail_platforms=a,b    posts are accepted but these targets fail
+  fail_platforms=a,b    posts are accepted but these targets fail afterwards;
+                        a:CLASS names the error class (default platform_error):
+                        auth_expired user_content user_abuse account_issue
+                        platform_rejected platform_error platform_rate_limit
+                        quota_exhausted system_error unknown
+                        (LATE's errorCategory; PostForMe's error text reads like it)
   seed_shapes=true      PostForMe answers in the seed's {"data": {...}} shapes
   refuse_local_media=true  PostForMe only: 400 for media URLs on localhost,
                            *.localhost or an IP address (as the real one does)
   plan_limit_rate=0..1  LATE only: create-post answers 403 permission_error
                         "Plan limit reached: ..."
+  result_delay_seconds=S   PostForMe only: results appear S seconds after the
+                           create (default: --postforme-result-delay); until then
+                           the post stays processing
+  duplicate_result_rate=0..1  PostForMe only: a successful account first gets a
+                           failed result, then its retry's success (two results)
+  stuck_rate=0..1       PostForMe only: the post stays processing for good
+  pending_rate=0..1     LATE only: publishNow leaves a share of targets (or
+  pending_platforms=a,b   those platforms' targets) pending; they finish
+  pending_seconds=S       S seconds later (default 5), shown on GET /posts/{id}
+  regress_platforms=a:S,b:S  LATE only: S seconds after publishing, the target
+                           turns failed (LATE's check found the publish missing)
 
 \b
 Control it at run time over HTTP (see providers/sandbox/control.py):
@@ -109,6 +128,13 @@ def _parse_key(text: str) -> tuple[str, str, list[str] | None]:
     is_flag=True,
     help="PostForMe refuses media URLs on localhost or an IP address, for the server's life.",
 )
+@click.option(
+    "--postforme-result-delay",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds until PostForMe's results appear (the result_delay_seconds fault overrides).",
+)
 def sandbox(
     host: str,
     port: int,
@@ -118,6 +144,7 @@ def sandbox(
     seed: int | None,
     duplicate_window: float,
     postforme_refuse_local_media: bool,
+    postforme_result_delay: float,
 ) -> None:
     """Serve a local PostForMe and LATE (with fault injection) until Ctrl-C.
 
@@ -150,6 +177,7 @@ def sandbox(
         duplicate_window_seconds=duplicate_window,
         seed=seed,
         postforme_refuse_local_media=postforme_refuse_local_media,
+        postforme_result_delay_seconds=postforme_result_delay,
     )
     for provider, key, platforms in parsed_keys:
         server.register_key(provider, key, platforms)
@@ -170,6 +198,8 @@ def sandbox(
         click.echo("  any bearer key is accepted")
     if postforme_refuse_local_media:
         click.echo("  postforme refuses local media URLs")
+    if postforme_result_delay:
+        click.echo(f"  postforme results appear after {postforme_result_delay:g} s")
     healthy = FaultSpec().to_dict()
     for provider, fault_spec in validated.items():
         changed = {k: v for k, v in fault_spec.to_dict().items() if v != healthy[k]}
