@@ -29,7 +29,9 @@ _REFUSAL_TEXT = re.compile(
     r"|requires?\b.{0,30}\b(media|image|video|photo|board|title)"
     r"|too long|exceeds?|over (the |its )?limit|character limit|\blimit of\b"
     r"|not supported|unsupported|invalid|not allowed"
-    r"|token|permission|authori[sz]|reconnect|expired|revoked|re-?auth",
+    r"|token|permission|authori[sz]|reconnect|expired|revoked|re-?auth"
+    # beyond the list, what no other provider could change either
+    r"|polic(y|ies)|violat|spam|abus|restricted|suspended|banned",
     re.I,
 )
 

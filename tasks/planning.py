@@ -106,10 +106,15 @@ def finalize(
             if targets[p].get("platform_post_url")
         },
         # the platform's publish time (the earliest), not when we heard of it
-        "posted_at": min((targets[p]["published_at"] for p in posted
+        "posted_at": min((_when(targets[p]["published_at"]) for p in posted
                           if targets[p].get("published_at")), default=now) if posted else None,
         "error_message": message,
     }
+
+
+def _when(value: datetime | str) -> datetime:
+    """A time from a target row: a datetime, or ISO text as a claim's JSON carries it."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _settle(

@@ -12,6 +12,7 @@ import pytest
 
 from tests.stack import Stack, wait_for
 from tests.workers import (
+    calls,
     client,
     conn,
     creates,
@@ -58,7 +59,7 @@ def test_create_then_502_is_looked_up_and_adopted_never_resent(stack: Stack, san
     post_id = client().enqueue_post(user, "made, then 502", ["twitter", "threads"])
     row = wait_final(post_id)
     assert row["status"] == "posted", row
-    assert [a["outcome"] for a in row["attempts"]] == ["ambiguous", "published"]
+    assert calls(row) == ["ambiguous", "published"]
     assert _created(sandbox, "postforme", post_id) == {f"{post_id}-s0": 1}
     assert not creates(sandbox, "late")
 
@@ -72,7 +73,7 @@ def test_a_503_with_nothing_created_is_never_resent_nor_sent_elsewhere(
     row = wait_final(post_id)
     assert row["status"] == "unconfirmed", row
     assert "does not deduplicate" in row["error_message"]
-    assert [a["outcome"] for a in row["attempts"]] == ["ambiguous"] * 5
+    assert calls(row) == ["ambiguous"] * 5
     assert len(creates(sandbox, "postforme")) == 1  # one create, then lookups only
     assert not creates(sandbox, "late")  # global LATE (a later step) never asked
 
@@ -88,7 +89,8 @@ def test_ambiguous_then_503s_on_late_stays_on_late_then_unconfirmed(
     post_id = client().enqueue_post(user, "late is flaky", ["bluesky"])
     row = wait_final(post_id)
     assert row["status"] == "unconfirmed", row
-    assert {(a["step"], a["provider"]) for a in row["attempts"]} == {(1, "late")}
+    assert {(a["step"], a["provider"]) for a in row["attempts"]
+            if a["step"] is not None} == {(1, "late")}
     assert len(creates(sandbox, "late")) >= 2  # resent on LATE under the same key
     assert not _created(sandbox, "postforme", post_id)  # never on global PostForMe
 
@@ -103,7 +105,7 @@ def test_a_create_slower_than_the_old_lease_is_not_taken_over(stack: Stack, sand
     row = wait_final(post_id, timeout=120)
     assert row["status"] == "posted", row
     assert row["claim_count"] == 1  # nobody took it over while the create was out
-    assert [a["outcome"] for a in row["attempts"]] == ["published"]
+    assert calls(row) == ["published"]
     assert _created(sandbox, "postforme", post_id) == {f"{post_id}-s0": 1}
 
 
@@ -247,8 +249,7 @@ def test_the_client_writes_the_row_first_so_a_lost_message_still_posts(
     dead.conf.broker_connection_retry = False
     dead.conf.task_publish_retry = False
     post_id = PublishClient(dead).enqueue_post(user, "no broker, still posted", ["twitter"])
-    row = post(post_id)
-    assert row is not None and row["status"] == "queued"  # in PostgreSQL before any send
+    assert post(post_id) is not None  # in PostgreSQL, though no message was ever sent
     assert wait_final(post_id, timeout=60)["status"] == "posted"  # the recovery sweep
     assert _created(sandbox, "postforme", post_id) == {f"{post_id}-s0": 1}
 

@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.stack import Stack, wait_for
+from tests.workers import calls
 
 GLOBAL_PFM = "global-pfm-" + uuid.uuid4().hex[:8]
 GLOBAL_LATE = "global-late-" + uuid.uuid4().hex[:8]
@@ -136,7 +137,7 @@ def test_producer_without_our_code_enqueues_by_name(
     assert post["provider"] == "PostForMe"
     post = _wait_ids(post["id"], {"twitter", "linkedin"})
     assert all(u.startswith("http") for u in post["platform_post_urls"].values())
-    assert [a["outcome"] for a in post["attempts"]] == ["published"]
+    assert calls(post) == ["published"]
 
 
 def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
@@ -156,7 +157,7 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
 
     assert post["status"] == "posted", post
     steps = [(a["step"], a["provider"], a["credential_source"], a["outcome"])
-             for a in post["attempts"]]
+             for a in post["attempts"] if a["step"] is not None]
     assert steps[0] == (0, "postforme", "user", "credential_rejected")
     assert {s[3] for s in steps if s[0] == 1} == {"rate_limited"}
     assert steps[-1] == (2, "postforme", "global", "published")
@@ -384,7 +385,7 @@ def test_rate_limit_longer_than_the_countdown_cap_goes_back_to_scheduled(
     row = wait_for(deferred, 20, "the post to be deferred")
     wait_left = (row["next_attempt_at"] - datetime.now(UTC)).total_seconds()
     assert 880 < wait_left <= 901, wait_left  # held in PostgreSQL, not in a Celery countdown
-    assert [a["outcome"] for a in row["attempts"]] == ["rate_limited"]
+    assert calls(row) == ["rate_limited"]
 
     # The reset has come: beat releases it and it goes out once.
     with _conn() as conn:

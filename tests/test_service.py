@@ -536,3 +536,18 @@ def test_seed_option_b_runs_as_written(
     )
     assert recorded == []
     assert sandbox.stats()["postforme"]["creates"] == 0
+
+
+def test_a_post_the_platform_refused_after_acceptance_is_not_a_success(
+    service: SocialPostingService, database_url: str, sandbox: Any
+) -> None:
+    user = new_user()
+    service.save_credentials(user, "postforme", new_key(sandbox, "postforme"))
+    sandbox.set_faults("postforme", result_delay_seconds=0.5,
+                       fail_platforms={"instagram": "user_content"})
+    image = f"{sandbox.url}/_sandbox/sample/image.jpg"
+    result = service.create_post(user, "a picture", ["instagram"], media_urls=[image])
+    assert not result.success, result
+    assert result.error and "refused by the platform" in result.error
+    assert "character limit" in result.error  # the platform's own words
+    assert only_post(database_url, user)["status"] == "failed"
