@@ -54,7 +54,7 @@ def test_accepted_then_refused_by_instagram_ends_failed_with_its_reason(
     target = _targets(row)["instagram"]
     assert (row["status"], target["status"]) == ("failed", "failed")
     assert "refused by the platform" in target["error"]
-    assert not creates(sandbox, "late")  # a refusal of the content is not tried elsewhere
+    assert not creates(sandbox, "late", post_id)  # a refused content is not tried elsewhere
 
 
 def test_a_provider_side_failure_on_bluesky_goes_on_through_late_alone(
@@ -73,7 +73,7 @@ def test_a_provider_side_failure_on_bluesky_goes_on_through_late_alone(
     targets = _targets(row)
     assert {p: t["provider"] for p, t in targets.items()} == {
         **dict.fromkeys(platforms, "postforme"), "bluesky": "late"}
-    pfm, late = creates(sandbox, "postforme"), creates(sandbox, "late")
+    pfm, late = creates(sandbox, "postforme", post_id), creates(sandbox, "late", post_id)
     assert len(pfm) == 1 and len(late) == 1
     assert late[0]["platforms"] == ["bluesky"]
     [fell] = [a for a in row["attempts"] if a["outcome"] == "failed_at_provider"]
@@ -111,7 +111,8 @@ def test_a_postforme_post_stuck_in_processing_is_unconfirmed_after_the_deadline(
     assert (row["status"], target["status"]) == ("unconfirmed", "unconfirmed")
     assert target["provider_post_id"] and target["provider_post_id"] in target["error"]
     assert "unknown whether it was published" in target["error"]
-    assert len(creates(sandbox, "postforme")) == 1 and not creates(sandbox, "late")
+    assert len(creates(sandbox, "postforme", post_id)) == 1
+    assert not creates(sandbox, "late", post_id)
 
 
 def test_a_late_success_reported_failed_later_is_revised(stack: Stack, sandbox: Any) -> None:

@@ -35,4 +35,4 @@ def test_a_post_whose_attempts_keep_crashing_ends_failed_without_a_send(
     assert result.status == "failed"
     row = post(post_id)
     assert row is not None and "5 attempts in a row" in row["error_message"]
-    assert not creates(sandbox, "postforme")
+    assert not creates(sandbox, "postforme", post_id)

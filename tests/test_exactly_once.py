@@ -61,7 +61,7 @@ def test_create_then_502_is_looked_up_and_adopted_never_resent(stack: Stack, san
     assert row["status"] == "posted", row
     assert calls(row) == ["ambiguous", "published"]
     assert _created(sandbox, "postforme", post_id) == {f"{post_id}-s0": 1}
-    assert not creates(sandbox, "late")
+    assert not creates(sandbox, "late", post_id)
 
 
 def test_a_503_with_nothing_created_is_never_resent_nor_sent_elsewhere(
@@ -74,8 +74,8 @@ def test_a_503_with_nothing_created_is_never_resent_nor_sent_elsewhere(
     assert row["status"] == "unconfirmed", row
     assert "does not deduplicate" in row["error_message"]
     assert calls(row) == ["ambiguous"] * 5
-    assert len(creates(sandbox, "postforme")) == 1  # one create, then lookups only
-    assert not creates(sandbox, "late")  # global LATE (a later step) never asked
+    assert len(creates(sandbox, "postforme", post_id)) == 1  # one create, then lookups only
+    assert not creates(sandbox, "late", post_id)  # global LATE (a later step) never asked
 
 
 def test_ambiguous_then_503s_on_late_stays_on_late_then_unconfirmed(
@@ -91,7 +91,7 @@ def test_ambiguous_then_503s_on_late_stays_on_late_then_unconfirmed(
     assert row["status"] == "unconfirmed", row
     assert {(a["step"], a["provider"]) for a in row["attempts"]
             if a["step"] is not None} == {(1, "late")}
-    assert len(creates(sandbox, "late")) >= 2  # resent on LATE under the same key
+    assert len(creates(sandbox, "late", post_id)) >= 2  # resent on LATE under the same key
     assert not _created(sandbox, "postforme", post_id)  # never on global PostForMe
 
 

@@ -91,11 +91,15 @@ def client() -> Any:
     return PublishClient()
 
 
-def creates(sandbox: Any, provider: str) -> list[dict[str, Any]]:
-    """The create requests the sandbox received from `provider`'s clients."""
+def creates(sandbox: Any, provider: str, post_id: str | None = None) -> list[dict[str, Any]]:
+    """The create requests the sandbox received from `provider`'s clients (for `post_id`
+    only, by our idempotency key `<post id>-s<step>`, when given: other modules' posts
+    may still be in flight on the same sandbox)."""
     return [
         r for r in sandbox.requests(provider)
         if r.get("method") == "POST" and str(r.get("path", "")).rstrip("/").endswith("posts")
+        and (post_id is None
+             or str(r.get("external_id") or r.get("request_id") or "").startswith(post_id))
     ]
 
 
