@@ -271,9 +271,15 @@ class Accounts:
         self.owner[account["id"]] = owner
         self.index[(provider, owner, platform)] = account["id"]
 
+    def owns(self, user: str, platform: str) -> bool:
+        """Whether the user has an account of their own for `platform` under either key."""
+        return any((p, user, platform) in self.index for p in ("postforme", "late"))
+
     def expected(self, user: str, platform: str) -> str | None:
         """The chain's choice for a user with no key of their own: global PostForMe (the
-        user's account, else the organisation's), then global LATE the same way."""
+        user's account, else the organisation's), then global LATE the same way (so the
+        organisation's PostForMe account wins over the user's own under the LATE key:
+        each step resolves accounts under its own key, README "Whose accounts")."""
         for provider in ("postforme", "late"):
             for owner in (user, None):
                 found = self.index.get((provider, owner, platform))
@@ -308,7 +314,10 @@ def tenants(run: Run) -> Report:
         counted, wrong = _account_audit(chaos, book.accounts, whose)
         notes = [f"{len(book.posting)} users posting, {book.summary}",
                  f"creates on {counted['own']} own, {counted['organisation']} organisation, "
-                 f"{counted['wrong']} wrong account(s)", _rate(len(ids), wall)]
+                 f"{counted['wrong']} wrong account(s)",
+                 f"{counted['organisation, own elsewhere']} on PostForMe's organisation account "
+                 "while the user has their own under the LATE key (chain order decides)",
+                 _rate(len(ids), wall)]
         return _verdict("12 tenants, shared keys", chaos, pool, ids, wall, notes, extra=wrong)
 
 
@@ -365,6 +374,8 @@ def _account_audit(chaos: Chaos, book: Accounts,
                 wrong.append((post, provider, platform, account))
                 continue
             counted["own" if owner == user else "organisation"] += 1
+            if owner is None and book.owns(user, platform):
+                counted["organisation, own elsewhere"] += 1
             if account != book.expected(user, platform):
                 unexpected.append((post, provider, platform, book.expected(user, platform)))
     problems = []
