@@ -422,8 +422,8 @@ def pgoutage(run: Run, down_seconds: float = 55.0) -> Report:
             before, canaries, rest = posts[:cut], posts[cut:cut + CANARIES], posts[cut + CANARIES:]
             start = time.monotonic()
             send_posts(chaos.app, before)
-            # most of the first part done, the last of it in flight when PostgreSQL stops
-            _until_final(chaos, ids, len(before) * 9 // 10, run.timeout)
+            # the first part stored, the last of it in flight when PostgreSQL stops
+            _until_final(chaos, [p.id for p in before], len(before) * 9 // 10, run.timeout)
             in_flight = Counter(statuses(chaos.dsn, ids).values())
             t = time.monotonic()
             cluster.stop("immediate")
@@ -456,9 +456,10 @@ def pgoutage(run: Run, down_seconds: float = 55.0) -> Report:
 
 
 def _until_final(chaos: Chaos, ids: list[str], count: int, timeout: float = 120) -> None:
-    """Wait until `count` of the posts are final (the others partly in flight)."""
+    """Wait until every post of `ids` is stored and `count` are final (the rest in flight)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sum(1 for s in statuses(chaos.dsn, ids).values() if s in FINAL) >= count:
+        known = statuses(chaos.dsn, ids)
+        if len(known) == len(ids) and sum(1 for s in known.values() if s in FINAL) >= count:
             return
         time.sleep(0.2)
