@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import scenarios  # noqa: E402
+from bench import scenarios, scenarios_once  # noqa: E402
 from bench.chaoslib import PgCluster, Report  # noqa: E402
 from providers.sandbox import SandboxServer  # noqa: E402
 
@@ -32,6 +32,13 @@ def _postgres(run: scenarios.Run) -> list[Report]:
         return [Report("3 postgres restart", 0, 0, 0, 0, 0.0,
                        ["skipped: no initdb/pg_ctl under /usr/lib/postgresql"])]
     return [scenarios.postgres_restart(run)]
+
+
+def _pgoutage(run: scenarios.Run) -> list[Report]:
+    if PgCluster.bindir() is None:
+        return [Report("13 postgres down ~1 min", 0, 0, 0, 0, 0.0,
+                       ["skipped: no initdb/pg_ctl under /usr/lib/postgresql"])]
+    return [scenarios_once.pgoutage(run)]
 
 
 def _bad_input(run: scenarios.Run) -> list[Report]:
@@ -50,6 +57,12 @@ SCENARIOS: dict[str, Callable[[scenarios.Run], list[Report]]] = {
     "release": lambda run: [scenarios.double_release(run)],
     "badinput": _bad_input,
     "secrets": lambda run: [scenarios.secrets(run)],
+    # issue 10's exactly-once rules (bench/scenarios_once.py)
+    "create5xx": lambda run: [scenarios_once.create5xx(run)],
+    "ambiguous": lambda run: [scenarios_once.ambiguous(run)],
+    "slowcreate": lambda run: [scenarios_once.slowcreate(run)],
+    "tenants": lambda run: [scenarios_once.tenants(run)],
+    "pgoutage": _pgoutage,
 }
 
 

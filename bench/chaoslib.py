@@ -593,9 +593,12 @@ class PgCluster:
                   str(self.root / "server.log"), "-w", "start")
         return self
 
-    def restart(self, mode: str = "immediate", down_seconds: float = 2.0) -> None:
+    def stop(self, mode: str = "immediate") -> None:
         """`immediate` is a crash: every connection drops, crash recovery on start."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "immediate", down_seconds: float = 2.0) -> None:
+        self.stop(mode)
         time.sleep(down_seconds)
         self.start()
 

@@ -3,7 +3,8 @@
 Each test builds a real world of its own (a scratch database, a private Redis, worker and
 beat processes, the sandbox), hurts it, waits until every post is final and audits the
 ledger against the sandbox's count of creates: nothing lost, nothing created twice,
-nothing left queued or publishing. The scenarios themselves live in bench/scenarios.py,
+nothing left queued or publishing. The scenarios themselves live in bench/scenarios.py
+and bench/scenarios_once.py (issue 10's exactly-once rules),
 shared with the full-size run (`python bench/chaos.py --posts 2000`).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench import scenarios
+from bench import scenarios, scenarios_once
 from bench.chaoslib import Report, find_secrets, our_tracebacks
 from bench.harness import ROOT
 from tests.conftest import ADMIN_DSN
@@ -54,6 +55,29 @@ def test_flaky_primary_503_429_and_hangs_every_post_posted_once(
     _assert_clean(report)  # the audit also requires an ambiguous outcome to have happened
 
 
+def test_creates_answered_5xx_after_storing_are_adopted_never_resent(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    report = scenarios_once.create5xx(_run(sandbox, 60, tmp_path))
+    _assert_clean(report)  # also: PostForMe asked once per post, LATE never
+
+
+def test_a_create_slower_than_the_old_lease_is_never_taken_over(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    report = scenarios_once.slowcreate(_run(sandbox, 30, tmp_path))
+    _assert_clean(report)  # also: 3 creates outlasted the old lease, each post claimed once
+    assert report.notes[0].startswith("3 creates took > 32 s"), report
+
+
+def test_tenants_on_the_shared_keys_post_only_on_their_accounts(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    report = scenarios_once.tenants(_run(sandbox, 60, tmp_path))
+    _assert_clean(report)  # also: each create on the account the rules choose
+    assert ", 0 wrong account(s)" in report.notes[1], report
+
+
 def test_malformed_requests_refused_by_field_without_crash(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -77,3 +101,25 @@ def test_the_searches_would_see_what_they_look_for() -> None:
     ours = 'Traceback (most recent call last):\n  File "{}/tasks/intake.py", line 1'
     assert our_tracebacks(ours.format(ROOT))
     assert not our_tracebacks(ours.format("/elsewhere"))
+
+
+def test_the_exactly_once_checks_would_see_a_violation() -> None:
+    post = "p1"
+    # ambiguous on step 0, then the same platform on step 2: the rule broken
+    moved: scenarios_once.Attempts = {
+        post: [(0, "ambiguous", ["twitter", "bluesky"]), (2, "published", ["bluesky"])]}
+    assert scenarios_once.moved_after_ambiguous(moved) == [(post, "bluesky")]
+    # reconciled on the same step, and another platform moving on after a plain
+    # no-account answer: both fine
+    fine: scenarios_once.Attempts = {
+        post: [(0, "no_account", ["bluesky"]), (0, "ambiguous", ["twitter"]),
+               (0, "published", ["twitter"]), (1, "published", ["bluesky"])]}
+    assert scenarios_once.moved_after_ambiguous(fine) == []
+    book = scenarios_once.Accounts(index={("postforme", None, "twitter"): "org-pfm",
+                                          ("late", "u1", "twitter"): "u1-late",
+                                          ("postforme", "u1", "linkedin"): "u1-pfm",
+                                          ("late", None, "linkedin"): "org-late"})
+    assert book.expected("u1", "twitter") == "org-pfm"  # PostForMe's step comes first
+    assert book.expected("u1", "linkedin") == "u1-pfm"
+    assert book.expected("u2", "linkedin") == "org-late"
+    assert book.expected("u2", "threads") is None
