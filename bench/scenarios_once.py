@@ -70,6 +70,8 @@ def moved_after_ambiguous(attempts: Attempts) -> list[tuple[str, str]]:
     for post, rows in attempts.items():
         held: dict[str, int | None] = {}  # platform -> the step whose send may have landed
         for step, outcome, platforms in rows:
+            if step is None:  # a confirmation (the platform's answer), not a send
+                continue
             for platform in platforms:
                 if platform in held and held[platform] != step:
                     moved.append((post, platform))

@@ -199,7 +199,8 @@ class Handler(BaseHTTPRequestHandler):
                 "auth_key_hint": key_hint(req.bearer()),
             }
             if provider == "postforme":
-                entry["external_id"] = None
+                # our key, as the request named it: refused creates are logged by it too
+                entry["external_id"] = _external_id(req) if self.command == "POST" else None
             else:
                 entry["request_id"] = self.headers.get("x-request-id")
             entry.update(resp.log)
@@ -236,3 +237,13 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(head + resp.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+
+def _external_id(req: Request) -> str | None:
+    """The `external_id` a PostForMe create asked for, if its body is readable."""
+    try:
+        body = req.json()
+    except Exception:
+        return None
+    value = body.get("external_id") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
