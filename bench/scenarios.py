@@ -113,6 +113,18 @@ def _finish(chaos: Chaos, pool: WorkerSet, ids: list[str], timeout: float,
     return absent
 
 
+def send_and_wait(chaos: Chaos, run: Run, users: list[User], tag: str,
+                  rng: random.Random) -> tuple[list[PostSpec], list[str], float]:
+    """Send `run.posts` posts of `users` and wait until all are final: the posts, their
+    ids and the wall seconds it took."""
+    posts = make_posts(users, run.posts, tag, rng)
+    ids = [p.id for p in posts]
+    start = time.monotonic()
+    send_posts(chaos.app, posts)
+    wait_final(chaos.dsn, ids, run.timeout)
+    return posts, ids, time.monotonic() - start
+
+
 def _verdict(label: str, chaos: Chaos, pool: WorkerSet, ids: list[str], wall: float,
              notes: list[str], expect: str | frozenset[str] | None = "posted",
              extra: list[str] | None = None) -> Report:
@@ -329,12 +341,7 @@ def flaky_primary(run: Run) -> Report:
                                  create_then_error_status=502,
                                  **flaky_rates(error=0.05, hang=0.10, rate_limited=0.05))
         pool = _start(chaos, workers=2, concurrency=4)
-        posts = make_posts(chaos.users, run.posts, "flaky", rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, chaos.users, "flaky", rng)
         outcomes = _outcomes(chaos.dsn, ids)
         notes = [f"attempts {dict(outcomes)}", _rate(len(ids), wall)]
         bite = [] if outcomes["ambiguous"] else ["no ambiguous outcome: hangs did not bite"]
@@ -370,12 +377,7 @@ def _timed_run(run: Run, label: str, settings: dict[str, str], name: str) -> Rep
     rng = run.rng()
     with run.world(name, settings) as chaos:
         pool = _start(chaos, workers=2, concurrency=3)
-        posts = make_posts(chaos.users, run.posts, name, rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, chaos.users, name, rng)
         with psycopg.connect(chaos.dsn) as conn:
             served = Counter(r[0] for r in conn.execute(
                 "SELECT provider FROM social_posts WHERE id = ANY(%s::uuid[])", (ids,)))

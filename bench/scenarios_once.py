@@ -36,7 +36,15 @@ from bench.chaoslib import (
     statuses,
     wait_final,
 )
-from bench.scenarios import Run, _outcomes, _rate, _start, _verdict, flaky_rates
+from bench.scenarios import (
+    Run,
+    _outcomes,
+    _rate,
+    _start,
+    _verdict,
+    flaky_rates,
+    send_and_wait,
+)
 from celeryconfig import MAINTENANCE_QUEUE
 from db.vault import Vault
 
@@ -115,12 +123,7 @@ def create5xx(run: Run) -> Report:
         chaos.sandbox.push_responses("postforme", script)
         faulted = Counter(e["create_then_status"] for e in script if "create_then_status" in e)
         pool = _start(chaos, workers=2, concurrency=4)
-        posts = make_posts(chaos.users, run.posts, "create5xx", rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, chaos.users, "create5xx", rng)
         outcomes = _outcomes(chaos.dsn, ids)
         asked, late = _creates(chaos, "postforme"), _creates(chaos, "late")
         wrong = []
@@ -169,12 +172,7 @@ def ambiguous(run: Run) -> Report:
         save_users(chaos.dsn, Vault([chaos.stack.env["ENCRYPTION_KEY"]]), late_first,
                    chaos.sandbox)
         pool = _start(chaos, workers=2, concurrency=4)
-        posts = make_posts([*chaos.users, *late_first], run.posts, "ambiguous", rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, [*chaos.users, *late_first], "ambiguous", rng)
         outcomes = _outcomes(chaos.dsn, ids)
         ended = Counter(statuses(chaos.dsn, ids).values())
         mine = {u.id for u in late_first}
@@ -237,12 +235,7 @@ def slowcreate(run: Run) -> Report:
         # Beat's sweeps expire unrun while every slot holds a create (their messages live
         # 2 s): a worker of its own on the maintenance queue keeps the sweep running.
         chaos.stack.worker(concurrency=1, queues=MAINTENANCE_QUEUE, name="maintenance")
-        posts = make_posts(chaos.users, run.posts, "slowcreate", rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, chaos.users, "slowcreate", rng)
         claims = _claims(chaos.dsn, ids)
         with psycopg.connect(chaos.dsn) as conn:
             slowest = conn.execute(
@@ -317,12 +310,7 @@ def tenants(run: Run) -> Report:
         chaos.sandbox.set_faults("postforme", latency_ms=20, create_then_error_rate=0.1)
         chaos.sandbox.set_faults("late", latency_ms=20)
         pool = _start(chaos, workers=2, concurrency=4)
-        posts = make_posts(people, run.posts, "tenants", rng)
-        ids = [p.id for p in posts]
-        start = time.monotonic()
-        send_posts(chaos.app, posts)
-        wait_final(chaos.dsn, ids, run.timeout)
-        wall = time.monotonic() - start
+        posts, ids, wall = send_and_wait(chaos, run, people, "tenants", rng)
         whose = {p.id: p.user_id for p in posts}
         counted, wrong = _account_audit(chaos, book.accounts, whose)
         notes = [f"{len(book.posting)} users posting, {book.summary}",

@@ -107,14 +107,20 @@ def settle(post: dict[str, Any], now: datetime) -> tuple[str, Any] | None:
     return "finish", finalize(targets, list(post["platforms"] or []), now)
 
 
+def _by_provider_post(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Targets grouped by the provider's post that holds them (one question each)."""
+    by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_post[r["provider_post_id"]].append(r)
+    return by_post
+
+
 def _ask_postforme(step: Step, rows: list[dict[str, Any]],
                    answers: dict[tuple[str, str], Answer]) -> None:
     from tasks.delivery import client_for
 
     client = client_for("postforme", step.api_key)
-    by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_post[r["provider_post_id"]].append(r)
+    by_post = _by_provider_post(rows)
     ids = list(by_post)
     for start in range(0, len(ids), PAGE):
         page = ids[start : start + PAGE]
@@ -141,10 +147,7 @@ def _ask_late(step: Step, rows: list[dict[str, Any]],
     from tasks.delivery import client_for
 
     client = client_for("late", step.api_key)
-    by_post: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_post[r["provider_post_id"]].append(r)
-    for provider_post_id, targets in by_post.items():
+    for provider_post_id, targets in _by_provider_post(rows).items():
         try:
             found = client.fetch_results(provider_post_id)
         except ProviderCallError as exc:
