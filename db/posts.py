@@ -205,6 +205,7 @@ def cancel_post(conn: Conn, post_id: uuid.UUID | str) -> bool:
                UPDATE social_posts p SET status = 'cancelled', finished_at = now(),
                       updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
                WHERE id = %s AND status = ANY(%s) AND NOT needs_reconcile
+                 AND NOT handed_to_provider
                  AND NOT EXISTS (SELECT 1 FROM post_targets t
                                  WHERE t.post_id = p.id
                                    AND t.status IN ('posted', 'accepted'))
@@ -230,6 +231,9 @@ def cancel_refusal(row: dict[str, Any]) -> str:
         return f"it is already published on {', '.join(posted)}"
     if row.get("needs_reconcile"):
         return "a send may have reached the provider and is not resolved yet"
+    if row.get("handed_to_provider"):  # the first release's seed service did that
+        return (f"it was handed to {row.get('provider') or 'the provider'}'s own scheduler "
+                f"(post {row.get('provider_post_id')}): delete it there")
     return f"it is already {row['status']}"
 
 

@@ -396,3 +396,20 @@ def test_requeue_by_owner_sets_step_and_next_attempt(database_url: str) -> None:
         assert timedelta(seconds=25) < row["next_attempt_at"] - before < timedelta(seconds=35)
         # an early copy of the message cannot cut the wait short
         assert delivery.claim(conn, held.post_id, "early", 60) is None
+
+
+def test_cancel_leaves_a_post_held_by_a_providers_scheduler_and_says_so(
+    database_url: str,
+) -> None:
+    # rows the first release's seed service handed to PostForMe's scheduler: cancelling
+    # ours would leave the provider's copy to publish
+    with _conn(database_url) as conn:
+        row, _ = posts.insert_post(conn, _new(
+            scheduled_for=datetime.now(UTC) + timedelta(days=1)))
+        conn.execute("UPDATE social_posts SET handed_to_provider = true, provider = 'PostForMe',"
+                     " provider_post_id = 'sp_9' WHERE id = %s", (row["id"],))
+        assert posts.cancel_post(conn, row["id"]) is False
+        held = posts.get_post(conn, row["id"])
+    assert held is not None and held["status"] == "scheduled"
+    assert posts.cancel_refusal(held) == (
+        "it was handed to PostForMe's own scheduler (post sp_9): delete it there")
