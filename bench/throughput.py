@@ -157,7 +157,7 @@ def main() -> int:
             extra=["-I", "bench.benchtasks"],
             loglevel="warning",
         )
-        env.stack.beat(loglevel="warning")  # confirmations: a post is final once confirmed
+        env.stack.beat()  # its sweep confirms: a post is final once its platforms answered
         # warm up: connections, account cache, imports in every child
         run_noop(env, app, 50)
         run_floor(env, app, 50, key, accounts)
