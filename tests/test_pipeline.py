@@ -15,96 +15,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.stack import Stack, wait_for
-from tests.workers import calls
+from tests.workers import calls, save_key, start_stack, wait_final
+from tests.workers import client as new_client
+from tests.workers import conn as db_conn
+from tests.workers import post as read_post
 
 GLOBAL_PFM = "global-pfm-" + uuid.uuid4().hex[:8]
 GLOBAL_LATE = "global-late-" + uuid.uuid4().hex[:8]
-FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
 def stack(
     database_url: str, redis_url: str, sandbox_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
-    os.environ["REDIS_URL"] = redis_url
-    from worker.celery_app import app
-
-    app.conf.broker_url = redis_url
-    app.conf.result_backend = redis_url
-    s = Stack.create(
-        tmp_path_factory.mktemp("stack"),
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "POSTFORME_API_KEY": GLOBAL_PFM,
-            "LATE_API_KEY": GLOBAL_LATE,
-            "SOCIALPOST_RELEASE_INTERVAL": "0.5",
-        },
-    )
-    try:
-        s.worker(concurrency=3)
-        s.beat()
+    env = {"POSTFORME_API_KEY": GLOBAL_PFM, "LATE_API_KEY": GLOBAL_LATE,
+           "SOCIALPOST_RELEASE_INTERVAL": "0.5"}
+    with start_stack(tmp_path_factory, database_url, redis_url, env) as s:
         yield s
-    finally:
-        s.stop()
-        if os.environ.get("SHOW_STACK_LOGS"):
-            print(s.logs())
-
-
-def _conn() -> Any:
-    from db.pool import connect
-
-    return connect()
-
-
-def _save_key(user: str, provider: str, key: str) -> None:
-    from db import credentials
-    from db.vault import Vault
-
-    with _conn() as conn:
-        credentials.save_credentials(conn, Vault.from_env(), user, provider, key)
-
-
-def _post(post_id: str) -> dict[str, Any] | None:
-    from db import posts
-
-    with _conn() as conn:
-        return posts.get_post(conn, post_id)
-
-
-def _wait_final(post_id: str, timeout: float = 90) -> dict[str, Any]:
-    def final() -> dict[str, Any] | None:
-        row = _post(post_id)
-        return row if row and row["status"] in FINAL else None
-
-    return wait_for(final, timeout, f"post {post_id} to be final")
 
 
 def _wait_ids(post_id: str, platforms: set[str], timeout: float = 20) -> dict[str, Any]:
     """PostForMe reports platform ids after accepting: they arrive shortly after `posted`."""
 
     def filled() -> dict[str, Any] | None:
-        row = _post(post_id)
+        row = read_post(post_id)
         return row if row and set(row["platform_post_ids"] or {}) == platforms else None
 
     return wait_for(filled, timeout, f"platform ids of post {post_id}")
-
-
-def _client() -> Any:
-    from tasks.client import PublishClient
-
-    return PublishClient()
-
-
-def _creates(sandbox: Any, provider: str) -> list[dict[str, Any]]:
-    return [
-        r for r in sandbox.requests(provider)
-        if r.get("method") == "POST" and str(r.get("path", "")).rstrip("/").endswith("posts")
-    ]
 
 
 def test_producer_without_our_code_enqueues_by_name(
@@ -112,7 +51,7 @@ def test_producer_without_our_code_enqueues_by_name(
 ) -> None:
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter", "linkedin"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     producer = textwrap.dedent(f"""
         import json, sys
         from celery import Celery
@@ -132,7 +71,7 @@ def test_producer_without_our_code_enqueues_by_name(
     answer = json.loads(out.stdout.strip().splitlines()[-1])
     assert answer["ours"] == []
     assert answer["accepted"]["status"] == "queued"
-    post = _wait_final(answer["accepted"]["post_id"])
+    post = wait_final(answer["accepted"]["post_id"])
     assert post["status"] == "posted", post
     assert post["provider"] == "PostForMe"
     post = _wait_ids(post["id"], {"twitter", "linkedin"})
@@ -144,16 +83,16 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
     stack: Stack, sandbox: Any
 ) -> None:
     user = str(uuid.uuid4())
-    _save_key(user, "postforme", "revoked-" + uuid.uuid4().hex)  # unknown to the sandbox: 401
+    save_key(user, "postforme", "revoked-" + uuid.uuid4().hex)  # unknown to the sandbox: 401
     late_key = "user-late-" + uuid.uuid4().hex
     sandbox.register_key("late", late_key)
-    _save_key(user, "late", late_key)
+    save_key(user, "late", late_key)
     # 429s prove nothing was created (a 5xx would not: the post might exist at LATE)
     sandbox.set_faults("late", rate_limit_rate=1.0, retry_after=0.1)
     sandbox.register_key("postforme", GLOBAL_PFM)
 
-    post_id = _client().enqueue_post(user, "failover walk", ["twitter", "bluesky"])
-    post = _wait_final(post_id, timeout=120)
+    post_id = new_client().enqueue_post(user, "failover walk", ["twitter", "bluesky"])
+    post = wait_final(post_id, timeout=120)
 
     assert post["status"] == "posted", post
     steps = [(a["step"], a["provider"], a["credential_source"], a["outcome"])
@@ -162,7 +101,7 @@ def test_failover_user_postforme_401_user_late_503_global_postforme_posts(
     assert {s[3] for s in steps if s[0] == 1} == {"rate_limited"}
     assert steps[-1] == (2, "postforme", "global", "published")
     assert {t["credential_source"] for t in post["targets"]} == {"global"}
-    with _conn() as conn:
+    with db_conn() as conn:
         row = conn.execute(
             "SELECT invalid_at FROM user_social_credentials WHERE user_id = %s"
             " AND provider = 'postforme'", (user,)).fetchone()
@@ -178,11 +117,11 @@ def test_platform_only_late_serves_goes_to_late_while_others_go_to_postforme(
     pfm, late = "user-pfm-" + uuid.uuid4().hex, "user-late-" + uuid.uuid4().hex
     sandbox.register_key("postforme", pfm, ["twitter", "linkedin"])
     sandbox.register_key("late", late, ["bluesky"])
-    _save_key(user, "postforme", pfm)
-    _save_key(user, "late", late)
+    save_key(user, "postforme", pfm)
+    save_key(user, "late", late)
 
-    post_id = _client().enqueue_post(user, "two providers", ["twitter", "linkedin", "bluesky"])
-    post = _wait_final(post_id)
+    post_id = new_client().enqueue_post(user, "two providers", ["twitter", "linkedin", "bluesky"])
+    post = wait_final(post_id)
 
     assert post["status"] == "posted", post
     by_platform = {t["platform"]: t for t in post["targets"]}
@@ -197,11 +136,11 @@ def test_platform_only_late_serves_goes_to_late_while_others_go_to_postforme(
 def test_rate_limit_retry_after_is_honoured(stack: Stack, sandbox: Any) -> None:
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     sandbox.push_responses("postforme", [{"status": 429, "retry_after": 2}])
 
-    post_id = _client().enqueue_post(user, "patience", ["twitter"])
-    post = _wait_final(post_id)
+    post_id = new_client().enqueue_post(user, "patience", ["twitter"])
+    post = wait_final(post_id)
 
     assert post["status"] == "posted", post
     first, second = post["attempts"][0], post["attempts"][1]
@@ -216,20 +155,20 @@ def test_scheduled_post_is_released_on_time_and_a_cancelled_one_never_sent(
 ) -> None:
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["linkedin"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     when = datetime.now(UTC) + timedelta(seconds=3)
-    client = _client()
+    client = new_client()
     kept = client.enqueue_post(user, "on time", ["linkedin"], scheduled_for=when)
     dropped = client.enqueue_post(user, "never", ["linkedin"], scheduled_for=when)
-    wait_for(lambda: (_post(dropped) or {}).get("status") == "scheduled", 10, "acceptance")
+    wait_for(lambda: (read_post(dropped) or {}).get("status") == "scheduled", 10, "acceptance")
     assert client.cancel(dropped) is True
 
-    post = _wait_final(kept, timeout=20)
+    post = wait_final(kept, timeout=20)
     assert post["status"] == "posted", post
     sent_at = post["attempts"][0]["created_at"]
     assert sent_at >= when
     assert (sent_at - when).total_seconds() <= 5.0
-    assert _post(dropped)["status"] == "cancelled"  # type: ignore[index]
+    assert read_post(dropped)["status"] == "cancelled"  # type: ignore[index]
     by_ext = sandbox.stats()["postforme"]["by_external_id"]
     assert not any(k.startswith(dropped) for k in by_ext)
 
@@ -237,12 +176,12 @@ def test_scheduled_post_is_released_on_time_and_a_cancelled_one_never_sent(
 def test_same_post_id_twice_publishes_once(stack: Stack, sandbox: Any) -> None:
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["threads"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     post_id = str(uuid.uuid4())
-    client = _client()
+    client = new_client()
     for _ in range(3):
         client.enqueue_post(user, "once", ["threads"], post_id=post_id)
-    post = _wait_final(post_id)
+    post = wait_final(post_id)
     assert post["status"] == "posted"
     wait_for(lambda: True, 1, "stragglers")
     assert sandbox.stats()["postforme"]["by_external_id"] == {f"{post_id}-s0": 1}
@@ -256,14 +195,14 @@ def test_publish_batch_from_a_campaign_row_and_bad_input_refused(
 
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter", "facebook"])
-    _save_key(user, "postforme", key)
-    with _conn() as conn:
+    save_key(user, "postforme", key)
+    with db_conn() as conn:
         cid = campaigns.create_campaign(conn, user, "launch", {"batches": [
             {"caption": "batch one"}, {"caption": "batch two"}, {"caption": "batch three"}]})
     accepted = app.send_task("social.publish_batch", kwargs={
         "user_id": user, "campaign_id": str(cid), "batch_number": 2,
         "platforms": ["twitter", "facebook"]}).get(timeout=30)
-    post = _wait_final(accepted["post_id"])
+    post = wait_final(accepted["post_id"])
     assert post["status"] == "posted" and post["content"] == "batch two"
     assert post["campaign_id"] == cid and post["batch_number"] == 2
 
@@ -282,7 +221,7 @@ def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
 
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter", "linkedin"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     start = datetime.now(UTC)
     batches = [
         {"caption": f"day {n}",
@@ -290,12 +229,12 @@ def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
             if n % 2 else {})}
         for n in range(1, 51)
     ]
-    with _conn() as conn:
+    with db_conn() as conn:
         cid = campaigns.create_campaign(conn, user, "calendar", {"batches": batches})
-    rows = _client().enqueue_campaign(str(cid), ["twitter", "linkedin"])
+    rows = new_client().enqueue_campaign(str(cid), ["twitter", "linkedin"])
     assert len(rows) == 50 and all(r["sent"] for r in rows)
     for r in rows:
-        post = _wait_final(r["post_id"], timeout=60)
+        post = wait_final(r["post_id"], timeout=60)
         assert post["status"] == "posted", post
         if r["scheduled_for"] is not None:
             assert post["attempts"][0]["created_at"] >= r["scheduled_for"]
@@ -313,9 +252,9 @@ def test_campaign_publish_include_past_posts_a_late_batch_now(
 
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["twitter"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    with _conn() as conn:
+    with db_conn() as conn:
         cid = campaigns.create_campaign(conn, user, "late", {"batches": [
             {"caption": "an hour late", "scheduled_for": an_hour_ago.isoformat()}]})
     def publish(*flags: str) -> subprocess.CompletedProcess[str]:
@@ -335,7 +274,7 @@ def test_campaign_publish_include_past_posts_a_late_batch_now(
     post_id = row[1]
     assert uuid.UUID(post_id) and row[-1] == "yes"
 
-    post = _wait_final(post_id)
+    post = wait_final(post_id)
     assert post["status"] == "posted", post
     assert post["content"] == "an hour late" and post["batch_number"] == 1
     assert post["attempts"][0]["created_at"] > an_hour_ago + timedelta(minutes=59)
@@ -350,13 +289,13 @@ def test_refresh_connected_platforms_marks_a_refused_key_invalid_and_goes_on(
     good_user, bad_user = str(uuid.uuid4()), str(uuid.uuid4())
     good = "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", good, ["twitter", "pinterest"])
-    _save_key(good_user, "postforme", good)
-    _save_key(bad_user, "postforme", "revoked-" + uuid.uuid4().hex)
+    save_key(good_user, "postforme", good)
+    save_key(bad_user, "postforme", "revoked-" + uuid.uuid4().hex)
 
     summary = app.send_task("social.refresh_connected_platforms").get(timeout=30)
     assert summary["refreshed"] >= 1 and summary["invalid"] >= 1
 
-    with _conn() as conn:
+    with db_conn() as conn:
         rows = {
             str(r["user_id"]): r for r in conn.execute(
                 "SELECT user_id, connected_platforms, updated_at, invalid_at"
@@ -373,13 +312,13 @@ def test_rate_limit_longer_than_the_countdown_cap_goes_back_to_scheduled(
 ) -> None:
     user, key = str(uuid.uuid4()), "user-pfm-" + uuid.uuid4().hex
     sandbox.register_key("postforme", key, ["linkedin"])
-    _save_key(user, "postforme", key)
+    save_key(user, "postforme", key)
     sandbox.push_responses("postforme", [{"status": 429, "retry_after": 900}])
 
-    post_id = _client().enqueue_post(user, "wait for the reset", ["linkedin"])
+    post_id = new_client().enqueue_post(user, "wait for the reset", ["linkedin"])
 
     def deferred() -> dict[str, Any] | None:
-        row = _post(post_id)
+        row = read_post(post_id)
         return row if row and row["status"] == "scheduled" else None
 
     row = wait_for(deferred, 20, "the post to be deferred")
@@ -388,8 +327,8 @@ def test_rate_limit_longer_than_the_countdown_cap_goes_back_to_scheduled(
     assert calls(row) == ["rate_limited"]
 
     # The reset has come: beat releases it and it goes out once.
-    with _conn() as conn:
+    with db_conn() as conn:
         conn.execute("UPDATE social_posts SET next_attempt_at = now() WHERE id = %s", (post_id,))
-    post = _wait_final(post_id, timeout=20)
+    post = wait_final(post_id, timeout=20)
     assert post["status"] == "posted"
     assert sandbox.stats()["postforme"]["by_external_id"] == {f"{post_id}-s0": 1}
