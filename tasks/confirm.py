@@ -75,7 +75,10 @@ def judge(row: dict[str, Any], answer: Answer, now: datetime,
                 "platform_post_id": result.platform_post_id,
                 "platform_post_url": result.platform_post_url,
                 "published_at": result.published_at or now}
-    if result is not None and result.success is False and (answer.final or waited > deadline):
+    # A failure counts once it is final (PostForMe: the post is `processed`; until then a
+    # retry of its own may still succeed): falling over on a failure PostForMe might yet
+    # turn into a success would publish twice. Past the deadline it is unknown instead.
+    if result is not None and result.success is False and answer.final:
         reason = result.error or "no reason given"
         if result.error_class == "refused":
             return {**base, "status": "failed", "outcome": "refused",
@@ -85,8 +88,10 @@ def judge(row: dict[str, Any], answer: Answer, now: datetime,
                 "error": _trail(row.get("error"), f"{label}: failed at the provider, nothing "
                                                   f"published: {reason}")}
     if waited > deadline:
+        last = f" (last answer: {result.error})" if result is not None and result.error else ""
         why = (f"{label}: accepted {waited:.0f} s ago (post {row['provider_post_id']}) and "
-               "no outcome from the platform yet: unknown whether it was published")
+               f"no final outcome from the platform yet{last}: unknown whether it was "
+               "published")
         return {**base, "status": "unconfirmed", "outcome": "unconfirmed",
                 "error": _trail(row.get("error"), why)}
     return None

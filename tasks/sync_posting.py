@@ -107,16 +107,16 @@ class SyncPosting:
             return read_or(self._dsn, "status", None, lambda c: posts.status_of(c, pid))
 
         results_until = time.monotonic() + settings.current().sync_results_wait
-        try:
+        result = drive(attempt, status_of, deadline)
+        # Sent: the platforms answer later. Wait a little for them here; a provider-side
+        # failure puts the post back to queued, and the engine goes on to the next step.
+        while result.confirm and time.monotonic() < min(deadline, results_until):
+            wait = min(deadline, results_until) - time.monotonic()
+            if confirm.confirm_within(post_id, wait, lambda _id: None,
+                                      dsn=self._dsn) != "queued":
+                break
             result = drive(attempt, status_of, deadline)
-            # Sent: the platforms answer later. Wait a little for them here; a provider-side
-            # failure puts the post back to queued, and the engine goes on to the next step.
-            while result.confirm and time.monotonic() < min(deadline, results_until):
-                wait = min(deadline, results_until) - time.monotonic()
-                if confirm.confirm_within(post_id, wait, lambda _id: None,
-                                          dsn=self._dsn) != "queued":
-                    break
-                result = drive(attempt, status_of, deadline)
+        try:
             with connection(self._dsn) as conn:
                 row = posts.get_post(conn, post_id)
         except (DbError, psycopg.Error) as exc:
