@@ -20,6 +20,9 @@ class OutcomeKind(str, Enum):
     DUPLICATE = "duplicate"  # LATE 409: the same content already exists (existing_post_id)
     AMBIGUOUS = "ambiguous"  # sent, answer lost (timeout/reset): look up before any resend
     NO_ACCOUNT = "no_account"  # no connected account for some platforms: nothing was sent
+    # Our own pacing held the call back (no permit from the key's budget yet, the provider
+    # said to wait, or its circuit is open): nothing was sent. `retry_after` says when.
+    PACED = "paced"
 
 
 @dataclass(frozen=True)
