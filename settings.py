@@ -20,6 +20,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 MIB = 1024 * 1024
+# LATE's documented caps per social account (providers.md); every platform also 25 an hour.
+DEFAULT_ACCOUNT_CAPS = (
+    "twitter=50/day;25/hour,instagram=100/day;25/hour,facebook=100/day;25/hour,"
+    "threads=250/day;25/hour,pinterest=25/day;25/hour,*=50/day;25/hour")
 
 
 class SettingsError(ValueError):
@@ -122,6 +126,31 @@ class Settings:
                                    "a scheduled_for this far in the past publishes now; "
                                    "further is refused")
 
+    # -- flow control (providers/pacing.py, providers/circuit.py) -------------------------
+    postforme_rate_limits: str = _var(
+        "POSTFORME_RATE_LIMITS", "5/second;40/minute", "limits",
+        "each PostForMe key's budget, fleet-wide, in the `limits` syntax; `none`: unpaced")
+    late_rate_limits: str = _var(
+        "LATE_RATE_LIMITS", "60/minute", "limits",
+        "each LATE key's budget (60, 600 or 1,200 a minute by account count); `none`: "
+        "unpaced")
+    background_share: float = _var(
+        "SOCIALPOST_BACKGROUND_SHARE", 0.2, "fraction",
+        "the most of a key's budget results polling and account refreshes may take")
+    rate_limit_max_wait: float = _var(
+        "SOCIALPOST_RATE_LIMIT_MAX_WAIT", 900.0, "s",
+        "a target waits this long for its step's permit, then falls over to the next step")
+    account_caps: str = _var(
+        "SOCIALPOST_ACCOUNT_CAPS", DEFAULT_ACCOUNT_CAPS, "platform=limits,...",
+        "posts per social account (`*` for the rest); a post over a cap is held until it "
+        "fits; `none`: no caps")
+    circuit_failures: int = _var(
+        "SOCIALPOST_CIRCUIT_FAILURES", 5, "failures",
+        "connect failures / 5xx in a row that open a provider's circuit", minimum=1)
+    circuit_cooldown: float = _var(
+        "SOCIALPOST_CIRCUIT_COOLDOWN", 30.0, "s",
+        "an open circuit waits this long before one probe may try", minimum=0.1)
+
     # -- Celery and beat ----------------------------------------------------------------
     visibility_timeout: int = _var("SOCIALPOST_VISIBILITY_TIMEOUT", 3600, "s",
                                    "Redis redelivers an unacked message after this",
@@ -184,6 +213,20 @@ class Settings:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name.upper()}: must be an http(s) URL, got {url!r}")
             object.__setattr__(self, name, url.rstrip("/"))
+        if self.background_share > 1:
+            raise SettingsError(
+                "SOCIALPOST_BACKGROUND_SHARE: must be between 0 and 1, got "
+                f"{self.background_share}")
+        from providers.limits_syntax import check_caps, check_limits
+
+        for env, value in (("POSTFORME_RATE_LIMITS", self.postforme_rate_limits),
+                           ("LATE_RATE_LIMITS", self.late_rate_limits)):
+            problem = check_limits(value)
+            if problem:
+                raise SettingsError(f"{env}: {problem}")
+        problem = check_caps(self.account_caps)
+        if problem:
+            raise SettingsError(f"SOCIALPOST_ACCOUNT_CAPS: {problem}")
 
     @property
     def broker_url(self) -> str:

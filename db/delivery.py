@@ -39,6 +39,7 @@ class Claim:
     account_ids: dict[str, str] = field(default_factory=dict)  # platform -> named account
     claim_count: int = 1  # claims of this post so far, this one included
     open_claims: int = 1  # claims since the last recorded attempt, this one included
+    paced_since: datetime | None = None  # waiting for a permit on this step since
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class PlanLike(Protocol):
     def targets(self) -> Any: ...
     @property
     def final(self) -> dict[str, Any] | None: ...
+    @property
+    def paced(self) -> bool: ...
 
 
 # A queued post may be claimed once its next attempt is due (a copy of its message
@@ -101,7 +104,8 @@ WITH c AS (
                AND (lease_expires_at < now()
                     OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
+              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
+              paced_since
 )
 SELECT c.*,
     (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
@@ -147,6 +151,7 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         account_ids=dict(row.get("account_ids") or {}),
         claim_count=row["claim_count"],
         open_claims=row["open_claims"],
+        paced_since=row.get("paced_since"),
     )
 
 
@@ -174,6 +179,7 @@ WITH a AS (
         lease_expires_at = NULL,
         send_started_at = NULL,
         open_claims = 0,
+        paced_since = CASE WHEN %(paced)s THEN COALESCE(paced_since, now()) END,
         next_attempt_at = %(next_attempt_at)s,
         queued_at = CASE WHEN %(status)s = 'queued' THEN now() ELSE queued_at END,
         provider = CASE WHEN %(final)s THEN %(provider)s ELSE provider END,
@@ -220,9 +226,11 @@ def record(
     owner: str,
     plan: PlanLike,
     attempt: AttemptRow | None,
+    skipped: tuple[AttemptRow, ...] = (),
 ) -> bool:
-    """Write one attempt's consequences. False when the lease was lost meanwhile (the
-    attempt is still logged; the post is left to whoever holds it now)."""
+    """Write one attempt's consequences (after the steps it `skipped`, logged first).
+    False when the lease was lost meanwhile (the attempt is still logged; the post is
+    left to whoever holds it now)."""
     final = plan.final or {}
     is_final = plan.status in states.FINAL
     # A queued post's next time is set below from the countdown, in the database's clock.
@@ -235,8 +243,8 @@ def record(
         row["published_at"] = when.isoformat() if isinstance(when, datetime) else None
         targets.append(row)
     attempts = []
-    if attempt is not None:
-        a = dict(vars(attempt))
+    for one in (*skipped, *((attempt,) if attempt is not None else ())):
+        a = dict(vars(one))
         a["error"] = validate.clip(a.get("error"))
         attempts.append(a)
     params = {
@@ -258,6 +266,7 @@ def record(
         "targets": Jsonb(targets),
         "attempts": Jsonb(attempts),
         "mutable": _MUTABLE_TARGETS,
+        "paced": bool(getattr(plan, "paced", False)),
     }
     query = _RECORD
     if plan.status == states.QUEUED and plan.countdown:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
+from providers.account_caps import account_caps
 from providers.accounts import CachedAccounts
 from providers.client import log
 from providers.errors import ProviderCallError
@@ -155,7 +156,11 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
             chosen = found.chosen
             if found.unserved and (not allow_partial or not chosen):
                 return self._no_account(found)
+            held = self._hold_for_caps(chosen)
+            if held is not None:
+                return held
             if before_send is not None and not before_send():
+                self._drop_admission()
                 return PublishOutcome(
                     kind=OutcomeKind.TRANSIENT, provider=self.name,
                     error="not sent: the post is no longer held by this attempt",
@@ -185,6 +190,7 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
             self._log_outcome(outcome)
             return outcome
         except Exception as exc:  # a bug must not escape, nor hide a possible send
+            self._drop_admission()
             kind = OutcomeKind.AMBIGUOUS if sent else OutcomeKind.REJECTED
             log.exception("%s: unexpected error while publishing", self.name)
             return PublishOutcome(
@@ -192,6 +198,27 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
                 provider=self.name,
                 error=self._clean(f"internal error: {type(exc).__name__}: {exc}"),
             )
+
+    def _hold_for_caps(self, chosen: dict[str, AccountInfo]) -> PublishOutcome | None:
+        """HELD when a chosen account is at its cap (providers.account_caps), PACED when
+        the create has no permit; else None, the create's permit taken and the post
+        counted on its accounts (in that order: a post only counts when it goes out)."""
+        caps = account_caps()
+        if not caps.active:
+            return None
+        held = caps.check(self.provider_key, chosen)
+        if held is None:
+            try:
+                self._admit_next_call()
+            except TransportError as exc:
+                return PublishOutcome(kind=exc.kind, provider=self.name, error=exc.message,
+                                      retry_after=exc.retry_after)
+            held = caps.take(self.provider_key, chosen)
+        if held is None:
+            return None
+        self._drop_admission()
+        return PublishOutcome(kind=OutcomeKind.HELD, provider=self.name, error=held.reason,
+                              retry_after=held.wait)
 
     def _log_outcome(self, outcome: PublishOutcome) -> None:
         if outcome.kind is OutcomeKind.PUBLISHED:
@@ -213,7 +240,8 @@ class HttpProvider(CachedAccounts, PresignedUpload, SocialPostingProvider):
             return self._request("POST", path, json_body=payload, headers=headers)
         except TransportError as exc:
             return PublishOutcome(
-                kind=exc.kind, provider=self.name, error=exc.message, latency_ms=exc.latency_ms
+                kind=exc.kind, provider=self.name, error=exc.message,
+                latency_ms=exc.latency_ms, retry_after=exc.retry_after,
             )
 
     def post(

@@ -8,18 +8,23 @@ and publishing build on it (providers.accounts, providers.media_upload, provider
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from providers import config
+from providers import circuit, config, pacing
 from providers.errors import ProviderCallError
 from providers.http import HttpAnswer, TransportError, classify_answer, send
 from providers.outcomes import OutcomeKind, PublishOutcome
 from providers.redact import clean_error
 
 log = logging.getLogger("providers")
+
+# A permit taken in advance for the calling context's next call (`_admit_next_call`).
+_admitted: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "socialpost_admitted", default=None)
 
 # Reads (accounts, lookups) never need LATE's long publish timeout.
 QUERY_READ_TIMEOUT_CAP = 30.0
@@ -136,20 +141,38 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> HttpAnswer:
-        """One authenticated API call; raises TransportError when there is no answer."""
+        """One authenticated API call; raises TransportError when there is no answer
+        (kind PACED when the key's budget or the provider's circuit held it back)."""
         all_headers = self._auth_headers()
         all_headers.update(headers or {})
-        answer = send(
-            method,
-            f"{self.base_url}{path}",
-            session_key=self.base_url,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout if read_timeout is None else read_timeout,
-            headers=all_headers,
-            params=params,
-            json_body=json_body,
-            secrets=self._secrets(),
-        )
+        read = self.read_timeout if read_timeout is None else read_timeout
+        key = self._key.reveal()
+        trouble = _admitted.get()
+        if trouble is None:
+            trouble = self._admit(read)
+        else:
+            _admitted.set(None)  # the permit taken in advance is spent on this call
+        try:
+            answer = send(
+                method,
+                f"{self.base_url}{path}",
+                session_key=self.base_url,
+                connect_timeout=self.connect_timeout,
+                read_timeout=read,
+                headers=all_headers,
+                params=params,
+                json_body=json_body,
+                secrets=self._secrets(),
+            )
+        except TransportError as exc:
+            if exc.kind is OutcomeKind.TRANSIENT:  # could not connect: the server is down
+                circuit.failed(self.base_url)
+            raise
+        if answer.status >= 500:
+            circuit.failed(self.base_url)
+        else:
+            circuit.answered(self.base_url, trouble)
+        pacing.pacer().observe(self.provider_key, key, answer.status, answer.headers)
         log.debug(
             "%s %s %s -> HTTP %s in %.0f ms",
             self.name,
@@ -159,6 +182,30 @@ class ApiClient:
             answer.latency_ms,
         )
         return answer
+
+    def _admit(self, read_timeout: float | None = None) -> bool:
+        """Take this call's permit: the provider's circuit, then the key's budget
+        (providers.circuit, providers.pacing). Raises TransportError(PACED) without one;
+        True when an answer must clear counted trouble (circuit.answered)."""
+        read = self.read_timeout if read_timeout is None else read_timeout
+        try:
+            trouble = circuit.admit(self.base_url, self.name, self.connect_timeout + read)
+            pacing.pacer().admit(self.provider_key, self._key.reveal())
+        except pacing.Denied as denied:
+            log.debug("%s: call held back: %s", self.name, denied.reason)
+            raise TransportError(OutcomeKind.PACED, denied.reason, 0.0,
+                                 retry_after=denied.wait) from None
+        return trouble
+
+    def _admit_next_call(self) -> None:
+        """Take the next call's permit now (before something that must only happen when
+        the call will go out, such as counting a post against an account's cap)."""
+        _admitted.set(self._admit())
+
+    @staticmethod
+    def _drop_admission() -> None:
+        """Forget a permit taken in advance that no call used (nothing was sent)."""
+        _admitted.set(None)
 
     def _no_key_outcome(self) -> PublishOutcome:
         return PublishOutcome(
@@ -191,7 +238,8 @@ class ApiClient:
             kind = OutcomeKind.TRANSIENT if exc.kind is OutcomeKind.AMBIGUOUS else exc.kind
             raise ProviderCallError(
                 PublishOutcome(
-                    kind=kind, provider=self.name, error=exc.message, latency_ms=exc.latency_ms
+                    kind=kind, provider=self.name, error=exc.message,
+                    latency_ms=exc.latency_ms, retry_after=exc.retry_after,
                 )
             ) from None
         if not answer.ok:

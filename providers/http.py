@@ -93,13 +93,16 @@ class HttpAnswer:
 
 class TransportError(Exception):
     """No HTTP answer. `kind` says whether the request may have been received:
-    TRANSIENT (nothing was sent), AMBIGUOUS (sent, answer lost) or REJECTED (bad URL)."""
+    TRANSIENT (nothing was sent), AMBIGUOUS (sent, answer lost), REJECTED (bad URL) or
+    PACED (held back by our own pacing or an open circuit: nothing was sent)."""
 
-    def __init__(self, kind: OutcomeKind, message: str, latency_ms: float) -> None:
+    def __init__(self, kind: OutcomeKind, message: str, latency_ms: float,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.latency_ms = latency_ms
+        self.retry_after = retry_after  # for PACED: when a permit may be had
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

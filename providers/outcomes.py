@@ -23,6 +23,9 @@ class OutcomeKind(str, Enum):
     # Our own pacing held the call back (no permit from the key's budget yet, the provider
     # said to wait, or its circuit is open): nothing was sent. `retry_after` says when.
     PACED = "paced"
+    # A chosen social account is at its daily/hourly cap (providers.account_caps): the post
+    # is held until it fits, nothing was sent. `retry_after` says when.
+    HELD = "held"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ No I/O here, so every row of the table is tested directly.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from enum import Enum
 
@@ -24,6 +25,7 @@ class Action(str, Enum):
     RETRY = "retry"  # same step again after `countdown`
     RECONCILE = "reconcile"  # same step after `countdown`, looking the post up before any resend
     DEFER = "defer"  # wait longer than a countdown may: back to `scheduled` at now + `countdown`
+    WAIT = "wait"  # no permit yet (pacing, open circuit): same step after `countdown`, uncounted
     FALL_OVER = "fall_over"  # every pending target moves to the next credential step
     UNCONFIRMED = "unconfirmed"  # ambiguous too long: the pending targets cannot be known
 
@@ -38,6 +40,7 @@ class Policy:
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     max_countdown: float = 300.0
+    max_rate_limit_wait: float = 900.0
 
     @classmethod
     def from_env(cls) -> Policy:
@@ -50,6 +53,7 @@ class Policy:
             backoff_base=s.backoff_base,
             backoff_cap=s.backoff_cap,
             max_countdown=s.max_countdown,
+            max_rate_limit_wait=s.rate_limit_max_wait,
         )
 
 
@@ -61,14 +65,17 @@ class Decision:
 
 
 def decide(
-    outcome: PublishOutcome, step_attempts: int, policy: Policy, *, reconciling: bool = False
+    outcome: PublishOutcome, step_attempts: int, policy: Policy, *, reconciling: bool = False,
+    waited: float | None = None,
 ) -> Decision:
-    """`step_attempts` counts attempts on this step including the one just made.
+    """`step_attempts` counts attempts on this step including the one just made (a call
+    held back by pacing is no attempt); `waited`: seconds the post has been waiting for a
+    permit on this step (None: it was not waiting).
 
     `reconciling`: an earlier send on this step may have created the post and the provider
     has not shown that it did not. Then no other step may send these targets: what would
     fall over stays `unconfirmed` (with the reason) instead, never a second create."""
-    decision = _decide(outcome, step_attempts, policy)
+    decision = _decide(outcome, step_attempts, policy, waited)
     if reconciling and decision.action is Action.FALL_OVER:
         return Decision(
             Action.UNCONFIRMED,
@@ -78,9 +85,21 @@ def decide(
     return decision
 
 
-def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Decision:
+def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy,
+            waited: float | None = None) -> Decision:
     kind = outcome.kind
     why = outcome.error or kind.value
+    if kind is OutcomeKind.PACED:
+        if waited is not None and waited >= policy.max_rate_limit_wait:
+            return Decision(Action.FALL_OVER, reason=f"no permit after waiting {waited:.0f} s "
+                            f"(SOCIALPOST_RATE_LIMIT_MAX_WAIT): {why}")
+        wait = _finite(outcome.retry_after, 1.0)
+        if waited is not None:  # never wait past the policy's limit
+            wait = min(wait, max(0.0, policy.max_rate_limit_wait - waited) + 0.5)
+        return Decision(Action.WAIT, wait, why)
+    if kind is OutcomeKind.HELD:
+        return Decision(Action.DEFER, min(_finite(outcome.retry_after, 60.0),
+                                          MAX_RATE_LIMIT_WAIT), why)
     if kind in (OutcomeKind.PUBLISHED, OutcomeKind.DUPLICATE):
         return Decision(Action.RECORD, reason=why)
     if kind is OutcomeKind.TRANSIENT:
@@ -99,6 +118,8 @@ def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Deci
         if wait > MAX_RATE_LIMIT_WAIT:
             return Decision(Action.FALL_OVER, reason=f"{why} (retry after {wait:g} s: too long)")
         # The countdown, margin included, may never exceed max_countdown: else defer.
+        # Jitter, so that the workers told the same Retry-After do not return in step.
+        wait += random.uniform(0.0, min(1.0, 0.1 * wait))
         if wait + RATE_LIMIT_MARGIN > policy.max_countdown:
             return Decision(Action.DEFER, wait, why)
         return Decision(Action.RETRY, wait + RATE_LIMIT_MARGIN, why)
@@ -109,3 +130,9 @@ def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy) -> Deci
         return Decision(Action.UNCONFIRMED, reason=why)
     # CREDENTIAL_REJECTED, REJECTED, NO_ACCOUNT: this step cannot serve; the next may.
     return Decision(Action.FALL_OVER, reason=why)
+
+
+def _finite(value: float | None, default: float) -> float:
+    if value is None or math.isnan(value) or value < 0 or math.isinf(value):
+        return default
+    return value

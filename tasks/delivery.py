@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, overload
 
@@ -25,12 +25,13 @@ from db import delivery as ledger
 from db.errors import VaultError
 from db.pool import connection
 from db.vault import Vault
+from providers import circuit, pacing
 from providers.base import HttpProvider
 from providers.errors import ProviderCallError
 from providers.late import LateProvider
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
-from tasks.chain import Step, build_chain, idempotency_key, step_at_or_after
+from tasks.chain import DISPLAY, Step, build_chain, idempotency_key, step_at_or_after
 from tasks.decisions import Decision, Policy, decide
 from tasks.planning import Plan, plan, plan_no_step, plan_poison
 
@@ -128,6 +129,8 @@ def _attempt(
         try:
             found = client.find_post(request.idempotency_key)
         except ProviderCallError as exc:
+            if exc.outcome.kind is OutcomeKind.PACED:  # no permit to ask yet: wait for one
+                return exc.outcome
             # Cannot tell yet: stay ambiguous, never resend blind.
             return PublishOutcome(
                 OutcomeKind.AMBIGUOUS,
@@ -198,6 +201,7 @@ class Attempted:
     plan: Plan
     attempt: ledger.AttemptRow | None  # None when no step was left to call
     rejected_user_key: str | None = None  # the provider whose user key was refused
+    skipped: tuple[ledger.AttemptRow, ...] = ()  # steps passed over (open circuit)
 
 
 def attempt_once(
@@ -218,8 +222,10 @@ def attempt_once(
     `before_send` runs right before a create goes out; False means do not send."""
     now = datetime.now(UTC)
     step = step_at_or_after(chain, claim.step)
+    claim, step, skipped = _skip_open_circuits(claim, chain, step)
     if step is None:
-        return Attempted(plan_no_step(claim.targets, claim.platforms, bool(chain), now), None)
+        return Attempted(plan_no_step(claim.targets, claim.platforms, bool(chain), now), None,
+                         skipped=skipped)
     pending = tuple(p for p in claim.platforms if claim.targets[p]["status"] == "pending")
     request = PublishRequest(
         content=claim.content,
@@ -233,9 +239,13 @@ def attempt_once(
         account_ids=dict(claim.account_ids or {}),
         shared_accounts=shared_accounts,
     )
-    outcome = _attempt(provider_for(step), request, claim.needs_reconcile, before_send)
-    attempts = claim.step_attempts + 1
-    decision: Decision = decide(outcome, attempts, policy, reconciling=claim.needs_reconcile)
+    with pacing.attempt(waited=claim.paced_since is not None):
+        outcome = _attempt(provider_for(step), request, claim.needs_reconcile, before_send)
+    held_back = outcome.kind in (OutcomeKind.PACED, OutcomeKind.HELD)  # nothing was sent
+    attempts = claim.step_attempts + (0 if held_back else 1)
+    waited = (now - claim.paced_since).total_seconds() if claim.paced_since else None
+    decision: Decision = decide(outcome, attempts, policy, reconciling=claim.needs_reconcile,
+                                waited=waited if outcome.kind is OutcomeKind.PACED else None)
     next_plan = plan(
         targets=claim.targets,
         platforms=claim.platforms,
@@ -246,6 +256,7 @@ def attempt_once(
         decision=decision,
         reconciling=claim.needs_reconcile,
         now=now,
+        max_countdown=policy.max_countdown,
     )
     row = ledger.AttemptRow(
         step=step.index,
@@ -264,7 +275,42 @@ def attempt_once(
         if outcome.kind is OutcomeKind.CREDENTIAL_REJECTED and step.source == "user"
         else None
     )
-    return Attempted(next_plan, row, refused)
+    return Attempted(next_plan, row, refused, skipped)
+
+
+def _skip_open_circuits(
+    claim: ledger.Claim, chain: list[Step], step: Step | None
+) -> tuple[ledger.Claim, Step | None, tuple[ledger.AttemptRow, ...]]:
+    """Pass over steps whose provider's circuit is open, for targets never sent there
+    (no unresolved send: a post being reconciled stays on its step), as long as a later
+    step on a provider whose circuit is closed can serve them; each skip is logged and
+    noted on the targets. With no such step left the post stays and waits for the
+    circuit (its call is held back: tasks.decisions, Action.WAIT)."""
+    skipped: list[ledger.AttemptRow] = []
+    if claim.needs_reconcile:
+        return claim, step, ()
+    while step is not None:
+        found = circuit.is_open(provider_for(step).base_url)
+        if found is None:
+            break
+        later = [s for s in chain if s.index > step.index and s.provider != step.provider]
+        if not any(circuit.is_open(provider_for(s).base_url) is None for s in later):
+            break
+        why = found.reason(DISPLAY[step.provider])
+        pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
+        skipped.append(ledger.AttemptRow(
+            step=step.index, provider=step.provider, credential_source=step.source,
+            platforms=pending, idempotency_key=None, http_status=None, latency_ms=0,
+            outcome="skipped", error=why, provider_post_id=None))
+        targets = {p: dict(t) for p, t in claim.targets.items()}
+        for p in pending:
+            entry = f"{step.label}: {why}"
+            previous = targets[p].get("error")
+            targets[p]["error"] = f"{previous} | {entry}" if previous else entry
+        step = step_at_or_after(chain, step.index + 1)
+        claim = replace(claim, targets=targets, step=step.index if step else claim.step,
+                        step_attempts=0, paced_since=None)
+    return claim, step, tuple(skipped)
 
 
 def run_claimed(
@@ -289,7 +335,8 @@ def run_claimed(
 
     done = attempt_once(claim, chain, policy or default_policy(), before_send=start_send)
     with connection(dsn) as conn:
-        kept = ledger.record(conn, claim, owner, done.plan, attempt=done.attempt)
+        kept = ledger.record(conn, claim, owner, done.plan, attempt=done.attempt,
+                             skipped=done.skipped)
         if done.rejected_user_key and done.attempt is not None:
             creds.mark_invalid(conn, claim.user_id, done.rejected_user_key,
                                done.attempt.error or "rejected")

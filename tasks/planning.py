@@ -49,6 +49,7 @@ class Plan:
     defer_until: datetime | None = None
     targets: list[TargetChange] = field(default_factory=list)
     final: dict[str, Any] | None = None
+    paced: bool = False  # waiting for a permit on this step (db: paced_since kept or set)
 
 
 def _trail(previous: str | None, step: Step, reason: str) -> str:
@@ -205,13 +206,21 @@ def plan(
     decision: Decision,
     reconciling: bool,
     now: datetime | None = None,
+    max_countdown: float = 300.0,
 ) -> Plan:
-    """`targets` maps platform -> current target row (status, error, ...), as claimed."""
+    """`targets` maps platform -> current target row (status, error, ...), as claimed.
+    A wait longer than `max_countdown` goes back to PostgreSQL as `scheduled`."""
     moment = now or datetime.now(UTC)
     pending = [p for p, t in targets.items() if t["status"] == "pending"]
     nxt = step_at_or_after(chain, step.index + 1)
     action = decision.action
 
+    if action is Action.WAIT:
+        if decision.countdown > max_countdown:
+            return Plan("scheduled", step.index, step_attempts, needs_reconcile=reconciling,
+                        defer_until=moment + timedelta(seconds=decision.countdown), paced=True)
+        return Plan("queued", step.index, step_attempts, needs_reconcile=reconciling,
+                    countdown=decision.countdown, paced=True)
     if action is Action.RETRY or action is Action.RECONCILE:
         return Plan(
             "queued",

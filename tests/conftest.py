@@ -15,6 +15,12 @@ import pytest
 # The sandbox and the tests live on loopback: media URLs there must be allowed.
 os.environ.setdefault("SOCIALPOST_ALLOW_PRIVATE_URLS", "1")
 os.environ.setdefault("LATE_CDN_WAIT_SECONDS", "0")
+# Flow control is on in every test, with budgets that do not bind (the sandbox's keys are
+# shared by many tests); tests of pacing, caps and the circuit set their own values.
+os.environ.setdefault("POSTFORME_RATE_LIMITS", "1000/second")
+os.environ.setdefault("LATE_RATE_LIMITS", "1000/second")
+os.environ.setdefault("SOCIALPOST_ACCOUNT_CAPS", "none")
+os.environ.setdefault("SOCIALPOST_CIRCUIT_FAILURES", "1000")
 
 ADMIN_DSN = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -69,3 +75,27 @@ def sandbox(sandbox_server: object) -> object:
     """The sandbox with its state (posts, keys, faults, stats) reset for this test."""
     sandbox_server.reset()  # type: ignore[attr-defined]
     return sandbox_server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_flow_state() -> Iterator[None]:
+    """Each test starts with no key blocked, no line and no circuit open: a 429 with a
+    long Retry-After in one test must not pace the next test's calls on the same key."""
+    yield
+    clear_flow_state()
+
+
+def clear_flow_state() -> None:
+    """Forget the fleet's pacing and circuit state (in the Redis the settings name)."""
+    import redis
+
+    import settings
+
+    try:
+        client = redis.Redis.from_url(settings.current().broker_url, socket_timeout=2)
+        for pattern in ("socialpost:pace:*", "socialpost:circuit:*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    except redis.RedisError:
+        pass
