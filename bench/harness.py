@@ -135,6 +135,11 @@ def bench_env(settings: dict[str, str] | None = None) -> Iterator[Env]:
                 "POSTFORME_BASE_URL": sandbox.postforme_url,
                 "LATE_BASE_URL": sandbox.late_url,
                 "SOCIALPOST_ACCOUNTS_CACHE_SECONDS": "300",
+                # Flow control on, with budgets that do not bind the benchmarks' single
+                # sandbox key; bench/flow.py measures pacing at the real limits.
+                "POSTFORME_RATE_LIMITS": "1000/second",
+                "LATE_RATE_LIMITS": "1000/second",
+                "SOCIALPOST_ACCOUNT_CAPS": "none",
                 **(settings or {}),
             }
             os.environ.update(env)

@@ -77,25 +77,12 @@ def sandbox(sandbox_server: object) -> object:
     return sandbox_server
 
 
+from tests.flow_state import clear_flow_state  # noqa: E402
+
+
 @pytest.fixture(autouse=True)
 def _fresh_flow_state() -> Iterator[None]:
     """Each test starts with no key blocked, no line and no circuit open: a 429 with a
     long Retry-After in one test must not pace the next test's calls on the same key."""
     yield
     clear_flow_state()
-
-
-def clear_flow_state() -> None:
-    """Forget the fleet's pacing and circuit state (in the Redis the settings name)."""
-    import redis
-
-    import settings
-
-    try:
-        client = redis.Redis.from_url(settings.current().broker_url, socket_timeout=2)
-        for pattern in ("socialpost:pace:*", "socialpost:circuit:*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-    except redis.RedisError:
-        pass

@@ -20,6 +20,7 @@ from providers import (
     clear_accounts_cache,
 )
 from providers.redact import clean_error, redact
+from tests.flow_state import clear_flow_state
 
 KEY = "sk_live_CANARY_7f3a9b2c4d5e6f708192a3b4"
 
@@ -68,6 +69,8 @@ def test_key_never_leaves_the_client(
     for i in range(5):
         req = PublishRequest(content=f"post {i}", platforms=("twitter",), idempotency_key=f"k{i}")
         collect(functools.partial(provider.publish, req))
+        if i == 3:
+            clear_flow_state()  # the 429 held the key fleet-wide for its Retry-After
     collect(lambda: provider.post("seed post", ["twitter", "tiktok"]))
     collect(lambda: provider.post("seed post ok", ["twitter"], post_id="seed-1"))
     collect(provider.accounts)
