@@ -60,6 +60,11 @@ CHAOS_SETTINGS = {
     "SOCIALPOST_RELEASE_INTERVAL": "0.5",
     "SOCIALPOST_STALL_SECONDS": "5",
     "SOCIALPOST_RECOVER_INTERVAL": "2",
+    # Flow control on (every call takes a permit, 429s block the key, circuits open on a
+    # 5xx storm) with budgets high enough for thousands of posts on the global keys.
+    "POSTFORME_RATE_LIMITS": "1000/second",
+    "LATE_RATE_LIMITS": "1000/second",
+    "SOCIALPOST_ACCOUNT_CAPS": "none",
 }
 
 
