@@ -121,11 +121,13 @@ def private_redis() -> Iterator[str]:
 
 
 @contextmanager
-def bench_env(settings: dict[str, str] | None = None) -> Iterator[Env]:
+def bench_env(settings: dict[str, str] | None = None,
+              sandbox_options: dict[str, Any] | None = None) -> Iterator[Env]:
     """Database, Redis, sandbox and an (empty) stack with the environment set in this
-    process too, so the producer side (tasks.client, db) talks to the same services."""
+    process too, so the producer side (tasks.client, db) talks to the same services.
+    `sandbox_options` are SandboxServer's keyword arguments (limits, separate ports)."""
     workdir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
-    sandbox = SandboxServer(host="127.0.0.1", port=0).start()
+    sandbox = SandboxServer(host="127.0.0.1", port=0, **(sandbox_options or {})).start()
     try:
         with scratch_database() as dsn, private_redis() as redis_url:
             env = {
