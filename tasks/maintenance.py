@@ -7,35 +7,34 @@ conditional UPDATEs decide, and a duplicate delivery message only loses its clai
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from tasks import accounts, scheduling
 from tasks.base import SocialTask
-from tasks.publish import deliver
+from tasks.publish import send_deliveries
 from worker.celery_app import app
 
 log = logging.getLogger("socialpost.maintenance")
 
 
-def _send(post_id: str, due: datetime | None) -> None:
-    now = datetime.now(UTC)
-    if due is not None and due > now:
-        deliver.apply_async((post_id,), eta=due)  # short: due within the release horizon
-    else:
-        deliver.apply_async((post_id,))
+def _send(batch: Sequence[tuple[str, datetime | None]]) -> None:
+    # An ETA only for a time still ahead (due within the release horizon: short).
+    send_deliveries(list(batch))
 
 
 @app.task(name="social.release_due_posts", base=SocialTask, ignore_result=True)
 def release_due_posts() -> int:
     """Move scheduled posts due within the horizon to queued and send their delivery."""
-    return scheduling.release_due(_send)
+    return scheduling.release_due(send_many=_send)
 
 
 @app.task(name="social.recover_stalled_posts", base=SocialTask, ignore_result=True)
 def recover_stalled_posts() -> int:
-    """Re-send delivery for posts whose message was lost (Redis restart, killed worker)."""
-    return scheduling.recover_stalled(_send)
+    """Re-send delivery for posts whose message was lost (Redis restart, killed worker),
+    never for those whose message still waits behind a backlog (tasks.inflight)."""
+    return scheduling.recover_stalled(send_many=_send)
 
 
 @app.task(name="social.refresh_connected_platforms", base=SocialTask)
