@@ -19,6 +19,8 @@ from psycopg.rows import dict_row
 
 from db import delivery, posts
 from db.posts import NewPost
+from providers.errors import ProviderCallError
+from providers.outcomes import OutcomeKind, PublishOutcome
 from tasks import inflight
 from tests.conftest import ADMIN_DSN, _dsn_for
 
@@ -184,3 +186,120 @@ def test_take_stalled_scans_a_bounded_number_of_pages(
         assert delivery.take_stalled(conn, older_than_seconds=30, limit=2, scan_pages=4,
                                      waiting=inflight.waiting) == [lost]
         broker.delete(queue)
+
+
+# -- the confirmation sweep: take per provider, give back --------------------------------
+
+
+def _accepted(conn: psycopg.Connection[dict[str, Any]], provider: str, n: int) -> list[str]:
+    ids = []
+    for _ in range(n):
+        row, _ = posts.insert_post(conn, NewPost(user_id=uuid.uuid4(), content="hi",
+                                                 platforms=["twitter"]))
+        ids.append(str(row["id"]))
+    conn.execute("UPDATE social_posts SET status = 'publishing' WHERE id = ANY(%s::uuid[])",
+                 (ids,))
+    conn.execute(
+        """UPDATE post_targets SET status = 'accepted', provider = %(p)s,
+                  credential_source = 'global', provider_post_id = 'pp-' || post_id::text,
+                  accepted_at = now() - interval '1 minute', checked_at = NULL
+           WHERE post_id = ANY(%(ids)s::uuid[])""", {"ids": ids, "p": provider})
+    return ids
+
+
+def _take(conn: psycopg.Connection[dict[str, Any]], provider: str | None, limit: int,
+          ids: list[str] | None = None) -> list[dict[str, Any]]:
+    from db import confirmations
+
+    return confirmations.take_awaiting(conn, settle_seconds=0.5, every_seconds=60,
+                                       revision_window=0, revisit_seconds=60, limit=limit,
+                                       provider=provider, post_ids=ids)
+
+
+def test_take_awaiting_takes_one_providers_targets(database_url: str) -> None:
+    with _conn(database_url) as conn:
+        conn.execute("UPDATE post_targets SET status = 'failed' WHERE status = 'accepted'")
+        pfm = _accepted(conn, "postforme", 4)
+        late = _accepted(conn, "late", 2)
+        first = _take(conn, "postforme", 3)
+        assert {r["provider"] for r in first} == {"postforme"} and len(first) == 3
+        # the other provider's targets are not behind the first one's backlog
+        assert {str(r["post_id"]) for r in _take(conn, "late", 3)} == set(late)
+        rest = _take(conn, "postforme", 3)  # the taken ones are stamped: the fourth
+        assert [str(r["post_id"]) for r in rest] == list(set(pfm) - {str(r["post_id"])
+                                                                     for r in first})
+        assert _take(conn, "postforme", 3) == [] and _take(conn, None, 10) == []
+
+
+def test_give_back_puts_unasked_targets_first_in_line(database_url: str) -> None:
+    from db import confirmations
+
+    with _conn(database_url) as conn:
+        conn.execute("UPDATE post_targets SET status = 'failed' WHERE status = 'accepted'")
+        ids = _accepted(conn, "late", 3)
+        conn.execute("UPDATE post_targets SET checked_at = now() - interval '10 minutes'"
+                     " WHERE post_id = %s", (ids[0],))
+        taken = _take(conn, "late", 10)
+        prev = {str(r["post_id"]): r["prev"] for r in taken}
+        assert prev[ids[0]] is not None and prev[ids[1]] is None and all(r["took"] for r in taken)
+        unasked = [r for r in taken if str(r["post_id"]) != ids[1]]
+        assert confirmations.give_back(conn, unasked) == 2
+        again = _take(conn, "late", 10)  # asked again at once, not after `every`
+        assert {str(r["post_id"]) for r in again} == {ids[0], ids[2]}
+        assert confirmations.give_back(conn, unasked) == 0  # stamped since: left alone
+        assert confirmations.give_back(conn, []) == 0
+
+
+# -- the confirmation sweep's grouping and PACED stop (pure) -----------------------------
+
+
+def _row(provider: str, source: str, user: str, post: str, platform: str = "twitter",
+         ) -> dict[str, Any]:
+    return {"provider": provider, "credential_source": source, "user_id": user,
+            "provider_post_id": post, "post_id": f"{post}-ours", "platform": platform}
+
+
+def _refused(kind: OutcomeKind, retry_after: float | None = None) -> ProviderCallError:
+    return ProviderCallError(PublishOutcome(kind=kind, provider="LATE", error="x",
+                                            retry_after=retry_after))
+
+
+def test_targets_group_by_the_credential_they_were_sent_with() -> None:
+    from tasks.confirm import group_by_key, units_for
+
+    rows = [_row("late", "global", "u1", "a"), _row("late", "global", "u2", "b"),
+            _row("late", "user", "u1", "c"), _row("late", "user", "u2", "d"),
+            _row("postforme", "global", "u1", "e"), _row("postforme", "global", "u1", "e",
+                                                         "linkedin"),
+            {**_row("late", "user", "u1", "z"), "provider_post_id": None}]
+    groups = group_by_key(rows)
+    assert {k: [r["provider_post_id"] for r in g] for k, g in groups.items()} == {
+        ("late", "global", None): ["a", "b"],  # one global key: every user's together
+        ("late", "user", "u1"): ["c"], ("late", "user", "u2"): ["d"],
+        ("postforme", "global", None): ["e", "e"],
+    }
+    many = [_row("postforme", "global", "u", f"p{i}") for i in range(250)]
+    assert [len(u) for u in units_for("postforme", many)] == [100, 100, 50]  # results pages
+    assert units_for("late", groups[("late", "global", None)]) == [[rows[0]], [rows[1]]]
+    two = units_for("postforme", groups[("postforme", "global", None)])
+    assert two == [[rows[4], rows[5]]]  # one provider post, both its targets
+
+
+def test_a_paced_refusal_stops_that_key_and_leaves_the_rest() -> None:
+    from tasks.confirm import ask_in_turn
+
+    units = [[_row("late", "user", "u", p)] for p in "abcde"]
+    asked: list[str] = []
+
+    def ask(unit: list[dict[str, Any]]) -> None:
+        post = unit[0]["provider_post_id"]
+        asked.append(post)
+        if post == "b":
+            raise _refused(OutcomeKind.TRANSIENT)  # this one unanswered; go on
+        if post == "d":
+            raise _refused(OutcomeKind.PACED, retry_after=7.5)  # no permit: stop here
+
+    left, wait = ask_in_turn(units, ask)
+    assert asked == ["a", "b", "c", "d"]  # never "e": the key is not hammered
+    assert [r["provider_post_id"] for r in left] == ["d", "e"] and wait == 7.5
+    assert ask_in_turn(units[:1], lambda unit: None) == ([], None)
