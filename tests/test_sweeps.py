@@ -303,3 +303,73 @@ def test_a_paced_refusal_stops_that_key_and_leaves_the_rest() -> None:
     assert asked == ["a", "b", "c", "d"]  # never "e": the key is not hammered
     assert [r["provider_post_id"] for r in left] == ["d", "e"] and wait == 7.5
     assert ask_in_turn(units[:1], lambda unit: None) == ([], None)
+
+
+# -- the refresh fan-out's pages --------------------------------------------------------
+
+
+def test_refresh_pages_cover_every_credential_once(scratch_db: str, sandbox: Any) -> None:
+    from db import credentials
+    from db.vault import Vault
+    from tasks import accounts
+
+    with _conn(scratch_db) as conn:
+        for _ in range(4):
+            user = str(uuid.uuid4())
+            for provider in ("postforme", "late"):
+                key = f"user-{provider}-{uuid.uuid4().hex}"
+                sandbox.register_key(provider, key, ["twitter", "pinterest"])
+                credentials.save_credentials(conn, Vault.from_env(), user, provider, key)
+        credentials.save_credentials(conn, Vault.from_env(), str(uuid.uuid4()), "late",
+                                     "revoked-" + uuid.uuid4().hex)  # refused: invalid
+        assert len(credentials.page_ends(conn, 3)) == 3  # 9 credentials: 3 full pages
+    pages: list[tuple[Any, Any]] = []
+    out = accounts.fan_out(lambda after, through: pages.append((after, through)), 3,
+                           dsn=scratch_db)
+    assert out == {"pages": 4, "page_size": 3} and pages[0][0] is None
+    assert pages[-1][1] is None  # the last page is open-ended: rows added meanwhile
+    assert all(a[1] == b[0] for a, b in zip(pages, pages[1:], strict=False))
+    seen: list[tuple[str, str]] = []
+    total = {"refreshed": 0, "invalid": 0, "paced": 0, "errors": 0}
+    for after, through in pages:
+        with _conn(scratch_db) as conn:
+            seen += [(str(r["user_id"]), r["provider"]) for r in credentials.encrypted_page(
+                conn, after=accounts._key(after), through=accounts._key(through))]
+        for k, v in accounts.refresh_page(after, through, dsn=scratch_db).items():
+            total[k] += v
+    assert len(seen) == len(set(seen)) == 9
+    assert total == {"refreshed": 8, "invalid": 1, "paced": 0, "errors": 0}
+    with _conn(scratch_db) as conn:
+        rows = conn.execute("SELECT connected_platforms, invalid_at FROM"
+                            " user_social_credentials").fetchall()
+    assert sum(r["connected_platforms"] == ["pinterest", "twitter"] for r in rows) == 8
+    assert sum(r["invalid_at"] is not None for r in rows) == 1
+
+
+class _PacedLister:
+    """A provider client whose key has no permit to spare (what providers/pacing raises)."""
+
+    def invalidate_accounts(self) -> None:
+        pass
+
+    def accounts(self) -> list[Any]:
+        from providers import pacing
+
+        assert pacing.current_priority() is pacing.Priority.BACKGROUND
+        raise _refused(OutcomeKind.PACED, retry_after=3)
+
+
+def test_a_paced_refresh_leaves_the_credential_for_next_time(database_url: str) -> None:
+    from tasks.accounts import refresh_one
+    from tests.workers import save_key
+
+    user = str(uuid.uuid4())
+    save_key(user, "late", "some-key")
+    with _conn(database_url) as conn:
+        conn.execute("UPDATE user_social_credentials SET connected_platforms = '{twitter}'"
+                     " WHERE user_id = %s", (user,))
+    assert refresh_one(_PacedLister(), user, "late") == "paced"
+    with _conn(database_url) as conn:
+        row = conn.execute("SELECT connected_platforms, invalid_at FROM"
+                           " user_social_credentials WHERE user_id = %s", (user,)).fetchone()
+    assert row == {"connected_platforms": ["twitter"], "invalid_at": None}
