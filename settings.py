@@ -169,6 +169,10 @@ class Settings:
                                 "a queued post untouched this long has lost its message")
     refresh_interval: float = _var("SOCIALPOST_REFRESH_INTERVAL", 600.0, "s",
                                    "beat re-reads connected accounts this often", minimum=1)
+    refresh_page: int = _var("SOCIALPOST_REFRESH_PAGE", 100, "credentials",
+                             "one refresh task's share: beat hands the credentials out in "
+                             "pages of this many, so no task walks the whole table",
+                             minimum=1)
     results_interval: float = _var("SOCIALPOST_RESULTS_INTERVAL", 2.0, "s",
                                    "beat asks the providers about accepted targets this "
                                    "often", minimum=0.1)

@@ -23,14 +23,16 @@ from db.pool import Conn
 
 # Claimed by stamping checked_at, rows another sweep holds skipped: two beats (or the
 # sweep and a synchronous caller) never poll the same target at once, and no lock is held
-# across the HTTP calls that follow. The oldest-checked go first.
+# across the HTTP calls that follow. The oldest-checked go first. One provider at a time
+# (`provider`), so one provider's backlog cannot crowd the other out of a batch. Each row
+# comes back with its previous checked_at (`prev`) and the stamp (`took`): a row the
+# sweep could not ask about is given back (`give_back`) to the front of the line.
 _TAKE = """
 UPDATE post_targets t SET checked_at = now()
-FROM social_posts p
-WHERE p.id = t.post_id
-  AND (t.post_id, t.platform) IN (
-    SELECT post_id, platform FROM post_targets
+FROM social_posts p, (
+    SELECT post_id, platform, checked_at AS prev FROM post_targets
     WHERE (%(ids)s::uuid[] IS NULL OR post_id = ANY(%(ids)s::uuid[]))
+      AND (%(provider)s::text IS NULL OR provider = %(provider)s::text)
       AND NOT EXISTS (SELECT 1 FROM social_posts q  -- a worker holds it: next time
                       WHERE q.id = post_id AND q.lease_owner IS NOT NULL)
       AND ((status = 'accepted'
@@ -42,25 +44,49 @@ WHERE p.id = t.post_id
                  OR checked_at < now() - make_interval(secs => %(revisit)s))))
     ORDER BY checked_at NULLS FIRST
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE SKIP LOCKED) s
+WHERE p.id = t.post_id AND t.post_id = s.post_id AND t.platform = s.platform
 RETURNING t.post_id, t.platform, t.status, t.provider, t.credential_source,
-          t.provider_post_id, t.accepted_at, t.error, p.user_id
+          t.provider_post_id, t.accepted_at, t.error, p.user_id, s.prev,
+          t.checked_at AS took
 """
 
 
 def take_awaiting(
     conn: Conn, *, settle_seconds: float, every_seconds: float, revision_window: float,
     revisit_seconds: float, limit: int, post_ids: list[str] | None = None,
+    provider: str | None = None,
 ) -> list[dict[str, Any]]:
     """Accepted targets to ask about (accepted at least `settle_seconds` ago, not asked
     about in the last `every_seconds`), and posted LATE ones younger than
-    `revision_window` to look at again every `revisit_seconds`; only `post_ids` if given."""
+    `revision_window` to look at again every `revisit_seconds`; only `post_ids` if given,
+    only `provider`'s if given."""
     ids = [validate.as_uuid(p, "post_id") for p in post_ids] if post_ids is not None else None
     return conn.execute(_TAKE, {
         "ids": ids, "settle": float(settle_seconds), "every": float(every_seconds),
         "window": float(revision_window), "revisit": float(revisit_seconds),
         "limit": validate.positive_int(limit, "limit", 100_000),
+        "provider": validate.opt_provider(provider),
     }).fetchall()
+
+
+def give_back(conn: Conn, rows: list[dict[str, Any]]) -> int:
+    """Rows `take_awaiting` took that were not asked about (their key had no permit to
+    spare): their previous checked_at again, so the next pass takes them first (the
+    oldest-checked go first). Only where nobody stamped them since. Returns how many."""
+    if not rows:
+        return 0
+    back = [{"post_id": str(validate.as_uuid(r["post_id"], "post_id")),
+             "platform": r["platform"],
+             "prev": r["prev"].isoformat() if r.get("prev") else None,
+             "took": r["took"].isoformat()} for r in rows]
+    cur = conn.execute(
+        """UPDATE post_targets t SET checked_at = b.prev
+           FROM jsonb_to_recordset(%s) AS b(post_id uuid, platform text, prev timestamptz,
+                                            took timestamptz)
+           WHERE t.post_id = b.post_id AND t.platform = b.platform
+             AND t.checked_at = b.took""", (Jsonb(back),))
+    return cur.rowcount
 
 
 _APPLY = """

@@ -167,6 +167,45 @@ def set_connected_platforms(
     return cur.rowcount > 0
 
 
+Key = tuple[uuid.UUID, str]  # (user_id, provider): the table's primary key, its order
+
+
+def page_ends(conn: Conn, size: int) -> list[Key]:
+    """The key ending each full page of `size` credentials, in (user_id, provider) order:
+    page n is (ends[n-1], ends[n]], the last one open-ended. One pass over the primary
+    key's index, no key decrypted, so a fan-out can hand the pages out at once."""
+    rows = conn.execute(
+        """SELECT user_id, provider FROM (
+               SELECT user_id, provider,
+                      row_number() OVER (ORDER BY user_id, provider) AS n
+               FROM user_social_credentials) k
+           WHERE n %% %s = 0 ORDER BY user_id, provider""",
+        (validate.positive_int(size, "size", 100_000),),
+    ).fetchall()
+    return [(r["user_id"], r["provider"]) for r in rows]
+
+
+def encrypted_page(
+    conn: Conn, *, after: Key | None = None, through: Key | None = None,
+    user_id: uuid.UUID | str | None = None,
+) -> list[dict[str, Any]]:
+    """(user_id, provider, encrypted_api_key) of the credentials after `after` and up to
+    `through` (open ends when None), or of one user: one statement for a whole page."""
+    uid = validate.as_uuid(user_id, "user_id") if user_id is not None else None
+    lo = (validate.as_uuid(after[0], "after"), validate.provider(after[1])) if after else None
+    hi = (validate.as_uuid(through[0], "through"), validate.provider(through[1])) \
+        if through else None
+    return conn.execute(
+        """SELECT user_id, provider, encrypted_api_key FROM user_social_credentials
+           WHERE (%(uid)s::uuid IS NULL OR user_id = %(uid)s::uuid)
+             AND (%(lo_u)s::uuid IS NULL OR (user_id, provider) > (%(lo_u)s::uuid, %(lo_p)s))
+             AND (%(hi_u)s::uuid IS NULL OR (user_id, provider) <= (%(hi_u)s::uuid, %(hi_p)s))
+           ORDER BY user_id, provider""",
+        {"uid": uid, "lo_u": lo[0] if lo else None, "lo_p": lo[1] if lo else None,
+         "hi_u": hi[0] if hi else None, "hi_p": hi[1] if hi else None},
+    ).fetchall()
+
+
 Progress = Callable[[int, int], None]
 
 

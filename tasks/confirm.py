@@ -13,11 +13,19 @@ what changed and settles the posts whose targets are all final (`settle`, pure):
     none by ACCEPTED_DEADLINE        unconfirmed, provider's post id final once all are
     LATE: failed after a success     failed (a revision)             revised
 
+Each provider's targets are taken in a batch of their own, so one provider's backlog
+cannot starve the other. They are asked one credential at a time (a global key's targets
+of every user together), as background calls (`pacing.background()`: a capped share of
+the key's rate budget, yielding to creates). A call refused for want of a permit (PACED)
+stops that key for this pass: its remaining targets are given back with their previous
+checked_at, so the next pass takes them first, and the sweep goes on with other keys.
+
 Provider webhooks (the HTTP API) will be the fast path; this sweep stays correct alone.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -30,14 +38,18 @@ import settings
 from db import confirmations
 from db import delivery as ledger
 from db.pool import connection
+from providers import pacing
+from providers.base import HttpProvider
 from providers.errors import ProviderCallError
-from providers.outcomes import TargetResult
+from providers.outcomes import OutcomeKind, TargetResult
+from providers.postforme import PostForMeProvider
 from tasks.chain import CHAIN, DISPLAY, Step, build_chain
 from tasks.planning import finalize
 
 log = logging.getLogger("socialpost.confirm")
 PAGE = 100  # PostForMe's results page: one call per page of posts
 Send = Callable[[str], None]
+KeyRef = tuple[str, str, str | None]  # (provider, source, user id for the user's own key)
 
 
 @dataclass(frozen=True)
@@ -120,88 +132,143 @@ def _by_provider_post(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, An
     return by_post
 
 
-def _ask_postforme(step: Step, rows: list[dict[str, Any]],
+def key_of(row: dict[str, Any]) -> KeyRef | None:
+    """The credential a target was sent with: (provider, source, the user for the user's
+    own key; None for a global key, shared by every user). None: nothing to ask about."""
+    if not (row.get("provider") and row.get("provider_post_id")):
+        return None
+    source = row["credential_source"]
+    return (row["provider"], source, str(row["user_id"]) if source == "user" else None)
+
+
+def group_by_key(rows: list[dict[str, Any]]) -> dict[KeyRef, list[dict[str, Any]]]:
+    """One group per credential: a global key's targets of every user ask together."""
+    groups: dict[KeyRef, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        ref = key_of(r)
+        if ref is not None:
+            groups[ref].append(r)
+    return dict(groups)
+
+
+def units_for(provider: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The calls one key's rows take, in turn: PostForMe a page of up to PAGE provider
+    posts, LATE one provider post (each unit: the rows it answers)."""
+    by_post = list(_by_provider_post(rows).values())
+    if provider != "postforme":
+        return by_post
+    return [[r for post in by_post[i:i + PAGE] for r in post]
+            for i in range(0, len(by_post), PAGE)]
+
+
+def ask_in_turn(units: list[list[dict[str, Any]]],
+                ask_unit: Callable[[list[dict[str, Any]]], None],
+                ) -> tuple[list[dict[str, Any]], float | None]:
+    """Ask one key unit after unit. A call refused for want of a permit (PACED) stops this
+    key for this pass: that unit's rows and the rest are returned, to be given back, with
+    the wait the refusal named. Any other failure leaves its unit unanswered (asked again
+    after SOCIALPOST_RESULTS_EVERY) and goes on. Pure but for `ask_unit`."""
+    for i, unit in enumerate(units):
+        try:
+            ask_unit(unit)
+        except ProviderCallError as exc:
+            if exc.outcome.kind is OutcomeKind.PACED:
+                return [r for u in units[i:] for r in u], exc.outcome.retry_after
+            log.info("confirmation: %s: %s", exc.outcome.provider, exc.outcome.error)
+    return [], None
+
+
+def _ask_postforme(client: PostForMeProvider, unit: list[dict[str, Any]],
                    answers: dict[tuple[str, str], Answer]) -> None:
-    from tasks.delivery import client_for
-
-    client = client_for("postforme", step.api_key)
-    by_post = _by_provider_post(rows)
-    ids = list(by_post)
-    for start in range(0, len(ids), PAGE):
-        page = ids[start : start + PAGE]
-        try:
-            results = client.fetch_results_many(page)
-        except ProviderCallError as exc:
-            log.info("confirmation: PostForMe results: %s", exc.outcome.error)
-            continue
-        for provider_post_id in page:
-            found = results.get(provider_post_id, {})
-            processed = True
-            if any(r.success is False for r in found.values()):
-                try:  # a failure is final only once the post is processed (a retry may win)
-                    processed = client.post_status(provider_post_id) == "processed"
-                except ProviderCallError:
-                    processed = False
-            for row in by_post[provider_post_id]:
-                answers[(str(row["post_id"]), row["platform"])] = Answer(
-                    found.get(row["platform"]), processed)
+    by_post = _by_provider_post(unit)
+    results = client.fetch_results_many(list(by_post))
+    for provider_post_id, rows in by_post.items():
+        found = results.get(provider_post_id, {})
+        processed = True
+        if any(r.success is False for r in found.values()):
+            try:  # a failure is final only once the post is processed (a retry may win)
+                processed = client.post_status(provider_post_id) == "processed"
+            except ProviderCallError as exc:
+                if exc.outcome.kind is OutcomeKind.PACED:
+                    raise
+                processed = False
+        for row in rows:
+            answers[(str(row["post_id"]), row["platform"])] = Answer(
+                found.get(row["platform"]), processed)
 
 
-def _ask_late(step: Step, rows: list[dict[str, Any]],
+def _ask_late(client: HttpProvider, unit: list[dict[str, Any]],
               answers: dict[tuple[str, str], Answer]) -> None:
-    from tasks.delivery import client_for
-
-    client = client_for("late", step.api_key)
-    for provider_post_id, targets in _by_provider_post(rows).items():
-        try:
-            found = client.fetch_results(provider_post_id)
-        except ProviderCallError as exc:
-            log.info("confirmation: LATE post %s: %s", provider_post_id, exc.outcome.error)
-            continue
-        for row in targets:
+    for provider_post_id, rows in _by_provider_post(unit).items():
+        found = client.fetch_results(provider_post_id)
+        for row in rows:
             answers[(str(row["post_id"]), row["platform"])] = Answer(found.get(row["platform"]))
 
 
-def ask(rows: list[dict[str, Any]], keys: dict[str, dict[str, str]]
-        ) -> dict[tuple[str, str], Answer]:
-    """The providers' answers for `rows`, grouped by credential (one client each)."""
+def _step_for(ref: KeyRef, keys: dict[str, dict[str, str]]) -> Step | None:
     from tasks.delivery import decrypt_keys
 
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        if r["provider"] and r["provider_post_id"]:
-            groups[(str(r["user_id"]), r["credential_source"], r["provider"])].append(r)
+    provider, source, user_id = ref
+    user_keys = decrypt_keys(keys.get(user_id, {}), f"user {user_id}") if user_id else {}
+    return next((s for s in build_chain(user_keys)
+                 if s.provider == provider and s.source == source), None)
+
+
+def ask(rows: list[dict[str, Any]], keys: dict[str, dict[str, str]]
+        ) -> tuple[dict[tuple[str, str], Answer], list[dict[str, Any]]]:
+    """The providers' answers for `rows`, one credential at a time, as background calls
+    (each key's budget is spent, within its background share), and the rows left unasked
+    because their key had no permit to spare."""
+    from tasks.delivery import client_for
+
     answers: dict[tuple[str, str], Answer] = {}
-    for (user_id, source, provider), group in groups.items():
-        chain = build_chain(decrypt_keys(keys.get(user_id, {}), f"user {user_id}"))
-        step = next((s for s in chain if s.provider == provider and s.source == source), None)
-        if step is None:
-            log.warning("confirmation: no %s key (%s) of user %s to ask with", provider,
-                        source, user_id)
-            continue
-        (_ask_postforme if provider == "postforme" else _ask_late)(step, group, answers)
-    return answers
+    left: list[dict[str, Any]] = []
+    with pacing.background():
+        for ref, group in group_by_key(rows).items():
+            step = _step_for(ref, keys)
+            if step is None:
+                log.warning("confirmation: no %s key (%s%s) to ask with", ref[0], ref[1],
+                            f", user {ref[2]}" if ref[2] else "")
+                continue
+            client = client_for(step.provider, step.api_key)
+            if isinstance(client, PostForMeProvider):
+                ask_unit = functools.partial(_ask_postforme, client, answers=answers)
+            else:
+                ask_unit = functools.partial(_ask_late, client, answers=answers)
+            rest, wait = ask_in_turn(units_for(step.provider, group), ask_unit)
+            if rest:
+                log.info("confirmation: %s: no permit to spare (again in %s s); %d "
+                         "target(s) wait for the next pass", step.label, wait, len(rest))
+                left.extend(rest)
+    return answers, left
 
 
 def sweep(send: Send, *, dsn: str | None = None, post_ids: list[str] | None = None) -> int:
     """One pass: ask, judge, write, settle; `send(post_id)` re-delivers a requeued post.
-    With `post_ids`, only those, at once (the synchronous service). Returns the changes."""
+    Each provider's targets are taken apart (its own batch). With `post_ids`, only those,
+    at once (the synchronous service). Returns the changes."""
     config = settings.current()
     now_only = post_ids is not None
     with connection(dsn) as conn:
-        rows = confirmations.take_awaiting(
-            conn, settle_seconds=0 if now_only else config.results_settle,
-            every_seconds=0 if now_only else config.results_every,
-            revision_window=config.revision_window,
-            revisit_seconds=config.revision_every, limit=config.results_batch,
-            post_ids=post_ids)
+        rows = []
+        for provider in [None] if now_only else list(DISPLAY):
+            rows += confirmations.take_awaiting(
+                conn, settle_seconds=0 if now_only else config.results_settle,
+                every_seconds=0 if now_only else config.results_every,
+                revision_window=config.revision_window,
+                revisit_seconds=config.revision_every, limit=config.results_batch,
+                post_ids=post_ids, provider=provider)
         keys = ledger.user_keys(conn, list({r["user_id"] for r in rows})) if rows else {}
         stray = [] if now_only else confirmations.orphans(conn, config.results_batch)
-    answers = ask(rows, keys) if rows else {}
+    answers, left = ask(rows, keys) if rows else ({}, [])
     now = datetime.now(UTC)
+    # Unasked rows are judged too (with no answer only the deadline can change them).
     changes = [c for r in rows
                if (c := judge(r, answers.get((str(r["post_id"]), r["platform"]), Answer(None)),
                               now, config.accepted_deadline)) is not None]
+    if left:
+        with connection(dsn) as conn:
+            confirmations.give_back(conn, left)
     if not changes and not stray:
         return 0
     requeued: list[str] = []

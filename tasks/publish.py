@@ -8,17 +8,59 @@ Retries and failover steps are `social.deliver` messages with a countdown.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from tasks import confirm, delivery, intake
+from celery.utils import uuid
+from redis.exceptions import RedisError
+
+from tasks import confirm, delivery, inflight, intake
 from tasks.base import IntakeTask, SocialTask
 from worker.celery_app import app
 
 log = logging.getLogger("socialpost.publish")
 
+When = float | datetime | None  # a countdown in seconds, an ETA, or now
+
+
+def send_deliveries(sends: Sequence[tuple[str, When]]) -> None:
+    """One `social.deliver` message per (post id, countdown or ETA), each marked in flight
+    first (tasks.inflight; one round trip for the lot) so the recovery sweep leaves a
+    message waiting behind a backlog alone. A message that could not be sent loses its
+    marker again, so the sweep resends it. Costs one Redis round trip per call (a SET per
+    message, by script) on top of the sends themselves."""
+    if not sends:
+        return
+    queue = app.amqp.router.route({}, deliver.name, (), {})["queue"].name
+    now = datetime.now(UTC)
+    planned = []
+    for post_id, when in sends:
+        if isinstance(when, datetime):
+            wait = (when - now).total_seconds()
+            options: dict[str, Any] = {"eta": when} if wait > 0 else {}
+        else:
+            wait = float(when or 0.0)
+            options = {"countdown": wait} if wait > 0 else {}
+        planned.append((str(post_id), uuid(), max(0.0, wait), options))
+    try:
+        headers = inflight.mark([(pid, tid, queue, wait) for pid, tid, wait, _ in planned])
+    except RedisError as exc:  # sent unmarked: at worst the sweep sends one more copy
+        log.warning("%d delivery message(s) sent without in-flight markers: %s",
+                    len(planned), exc)
+        headers = [None] * len(planned)
+    for i, ((pid, tid, _, options), header) in enumerate(zip(planned, headers, strict=True)):
+        try:
+            deliver.apply_async((pid,), task_id=tid,
+                                headers={inflight.HEADER: header} if header else None,
+                                **options)
+        except Exception:
+            inflight.unmark([(p, t) for p, t, _, _ in planned[i:]])
+            raise
+
 
 def _enqueue_delivery(post_id: str, countdown: float = 0.0) -> None:
-    deliver.apply_async((post_id,), countdown=countdown or None)
+    send_deliveries([(post_id, countdown)])
 
 
 def _follow_up(result: delivery.AttemptResult) -> None:

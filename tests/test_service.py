@@ -439,7 +439,7 @@ def test_accounts_oauth_and_refresh(
         key=lambda a: a["platform"],
     )
     summary = service.refresh_connected_platforms(user)
-    assert summary == {"refreshed": 1, "invalid": 1, "errors": 0}
+    assert summary == {"refreshed": 1, "invalid": 1, "paced": 0, "errors": 0}
     rows = query(
         database_url,
         "SELECT provider, connected_platforms, invalid_at FROM user_social_credentials"

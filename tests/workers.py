@@ -22,8 +22,10 @@ FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
 def start_stack(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str,
     env: Mapping[str, str], *, concurrency: int = 3, beat: bool = True,
+    queues: str | None = None,
 ) -> Iterator[Stack]:
-    """A worker (and beat) on the run's database and Redis, stopped at the end."""
+    """A worker (and beat) on the run's database and Redis, stopped at the end; the
+    worker consumes every queue unless `queues` names some (-Q)."""
     os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
     os.environ["REDIS_URL"] = redis_url
     from worker.celery_app import app
@@ -35,7 +37,7 @@ def start_stack(
         {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env},
     )
     try:
-        s.worker(concurrency=concurrency)
+        s.worker(concurrency=concurrency, queues=queues)
         if beat:
             s.beat()
         yield s
