@@ -19,6 +19,7 @@ from typing import Any
 from celery import Celery
 
 from providers.platforms import normalize_platforms
+from tasks import inflight
 from tasks.validation import (
     PUBLISH_NOW,
     InvalidRequest,
@@ -118,11 +119,17 @@ class PublishClient:
             "platform_options": checked.platform_options or None,
             "account_ids": checked.account_ids or None,
         }
+        task_id = str(uuid.uuid4())
+        header = self._mark_in_flight(pid, task_id, "social.publish_post")
         try:
             # The id is the handle; nobody waits on the acceptance, so no result
             # subscription per message (nor a stall when the result store is away).
-            self.app.send_task("social.publish_post", ignore_result=True, kwargs=kwargs)
+            self.app.send_task("social.publish_post", ignore_result=True, kwargs=kwargs,
+                               task_id=task_id,
+                               headers={inflight.HEADER: header} if header else None)
         except Exception as exc:
+            if header:
+                inflight.unmark([(pid, task_id)])
             if not self.record_first:
                 raise
             # The row is in PostgreSQL: the recovery sweep (or beat's release) delivers
@@ -130,6 +137,21 @@ class PublishClient:
             log.warning("post %s recorded; its message was not sent (%s): the recovery "
                         "sweep delivers it", pid, exc)
         return pid
+
+    def _mark_in_flight(self, post_id: str, task_id: str, task_name: str) -> str | None:
+        """The recorded row's message is in flight (tasks.inflight): while it waits in the
+        queue behind a backlog, the recovery sweep does not send the post again. Only when
+        the row is written here (`record_first`); best effort (unmarked, at worst one
+        extra delivery message)."""
+        if not self.record_first:
+            return None
+        try:
+            queue = self.app.amqp.router.route({}, task_name, (), {})["queue"].name
+            return inflight.mark([(post_id, task_id, queue, 0.0)])[0]
+        except Exception as exc:
+            log.warning("post %s: sent without an in-flight marker (%s)", post_id,
+                        type(exc).__name__)
+            return None
 
     def enqueue_batch(
         self,

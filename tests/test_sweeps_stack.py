@@ -63,8 +63,8 @@ def _rows(ids: list[str]) -> dict[str, dict[str, Any]]:
 def _in_queue(broker: redis.Redis, ids: list[str]) -> list[str]:
     """The post ids of the delivery messages waiting in the queue (one entry per message)."""
     found = []
-    for raw in broker.lrange(QUEUE, 0, -1):  # type: ignore[union-attr]
-        text = raw.decode()
+    for raw in broker.lrange(QUEUE, 0, -1):
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
         found += [p for p in ids if p in text]
     return found
 
@@ -87,6 +87,25 @@ def _sweeps(stack: Stack) -> int:
 def _wait_sweeps(stack: Stack, n: int) -> None:
     start = _sweeps(stack)
     wait_for(lambda: _sweeps(stack) >= start + n, 30, f"{n} recovery sweeps")
+
+
+def test_a_producers_backlog_is_not_resent(
+    stack: Stack, sandbox: Any, broker: redis.Redis
+) -> None:
+    """Posts a producer recorded and sent (`social.publish_post`), waiting in the queue
+    longer than the stall time, are not sent a second time by the sweep."""
+    from tests.workers import client
+
+    user = user_with_key(sandbox, "postforme", ["twitter"])
+    producer = client()
+    ids = [producer.enqueue_post(user, f"backlog {uuid.uuid4()}", ["twitter"])
+           for _ in range(20)]
+    with conn() as c:
+        c.execute("UPDATE social_posts SET queued_at = now() - interval '1 minute'"
+                  " WHERE id = ANY(%s::uuid[])", (ids,))
+    _wait_sweeps(stack, 3)
+    waiting = _in_queue(broker, ids)
+    assert sorted(waiting) == sorted(ids)  # its publish_post message, and nothing more
 
 
 def test_a_backlog_is_not_resent_and_a_lost_message_is(
