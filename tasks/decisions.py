@@ -94,8 +94,8 @@ def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy,
             return Decision(Action.FALL_OVER, reason=f"no permit after waiting {waited:.0f} s "
                             f"(SOCIALPOST_RATE_LIMIT_MAX_WAIT): {why}")
         wait = _finite(outcome.retry_after, 1.0)
-        if waited is not None:  # never wait past the policy's limit
-            wait = min(wait, max(0.0, policy.max_rate_limit_wait - waited) + 0.5)
+        # Never wait past the policy's limit: come back then, and fall over if no permit.
+        wait = min(wait, max(0.0, policy.max_rate_limit_wait - (waited or 0.0)) + 0.5)
         return Decision(Action.WAIT, wait, why)
     if kind is OutcomeKind.HELD:
         return Decision(Action.DEFER, min(_finite(outcome.retry_after, 60.0),

@@ -14,14 +14,15 @@ from tests.stack import Stack, wait_for
 from tests.workers import conn, creates, post, start_stack, user_with_key, wait_final
 
 GLOBAL_PFM = f"global-pfm-{uuid.uuid4().hex}"
+LATE_LIMITS = "2 per 60 seconds"
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str,
           sandbox_server: Any) -> Iterator[Stack]:
-    sandbox_server.register_key("postforme", GLOBAL_PFM, ["linkedin", "twitter"])
     env = {
-        "LATE_RATE_LIMITS": "1 per 60 seconds",
+        "LATE_RATE_LIMITS": LATE_LIMITS,
+        "SOCIALPOST_ACCOUNTS_CACHE_SECONDS": "300",
         "SOCIALPOST_RATE_LIMIT_MAX_WAIT": "3",
         "SOCIALPOST_ACCOUNT_CAPS": "twitter=2/hour",
         "POSTFORME_API_KEY": GLOBAL_PFM,
@@ -37,11 +38,18 @@ def _send(user: str, text: str, platform: str) -> str:
     return PublishClient().enqueue_post(user, text, [platform])
 
 
-def test_a_target_that_waits_too_long_for_a_permit_falls_over(stack: Stack,
-                                                              sandbox: Any) -> None:
+def test_a_target_that_waits_too_long_for_a_permit_falls_over(stack: Stack, sandbox: Any,
+                                                              redis_url: str) -> None:
+    from providers.pacing import Budget, Denied, Pacer
+
+    sandbox.register_key("postforme", GLOBAL_PFM, ["linkedin", "twitter"])
     user = user_with_key(sandbox, "late", ["linkedin"])
-    first = _send(user, "takes the one LATE permit of the minute", "linkedin")
-    assert wait_final(first)["status"] == "posted"
+    late_key = _late_key(user)
+    # Another producer of the fleet has spent this key's minute.
+    fleet = Pacer(redis_url, {"late": Budget.of(LATE_LIMITS, 0.2)})
+    with pytest.raises(Denied):
+        for _ in range(3):
+            fleet.admit("late", late_key)
     second = _send(user, "waits, then goes to the next step", "linkedin")
     row = wait_final(second, 60)
     assert row["status"] == "posted"
@@ -73,3 +81,13 @@ def test_a_post_over_its_accounts_cap_is_held_not_sent(stack: Stack, sandbox: An
                            FROM social_posts WHERE id = %s""", (ids[2],)).fetchone()["s"]
     assert 3000 < float(due) <= 3600
     assert creates(sandbox, "postforme", ids[2]) == []
+
+
+def _late_key(user: str) -> str:
+    from db import credentials
+    from db.vault import Vault
+
+    with conn() as c:
+        cred = credentials.get_credentials(c, Vault.from_env(), user, "late")
+    assert cred is not None
+    return cred.api_key
