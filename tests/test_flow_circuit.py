@@ -117,7 +117,11 @@ def test_a_probe_closes_the_circuit_when_the_primary_is_back(stack: Stack,
     finally:
         box.set_connection_mode("postforme", "serve")
     time.sleep(4.5)  # the cool-down passes; the next post's call is the probe
+    probe = PublishClient().enqueue_post(user, "the probe", ["linkedin"])
+    _final([probe], 30)
+    assert len(creates(box, "postforme", probe)) == 1  # it went, and it closed the circuit
     later = [PublishClient().enqueue_post(user, f"back up {i}", ["linkedin"])
              for i in range(3)]
     _final(later, 60)
     assert all(len(creates(box, "postforme", p)) == 1 for p in later)
+    assert not any(creates(box, "late", p) for p in later)
