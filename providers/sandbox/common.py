@@ -11,6 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from providers.sandbox.faults import Decision, Faults, FaultSpec
 from providers.sandbox.media import VIDEO_EXTENSIONS, MediaStore
+from providers.sandbox.rate_limits import RateLimits, Verdict
 from providers.sandbox.state import Account, KeyEntry, KeyRegistry, Recorder
 from providers.sandbox.wire import Request, Response
 
@@ -27,6 +28,7 @@ class Context:
     recorder: Recorder
     media: MediaStore
     duplicate_window_seconds: float
+    limits: RateLimits
     postforme_refuse_local_media: bool = False  # for the server's life; a fault can add it
     postforme_result_delay_seconds: float = 0.0  # the default; a fault can override it
 
@@ -100,16 +102,32 @@ class ProviderApi:
     def rate_limited(self, req: Request, decision: Decision) -> Response:
         raise NotImplementedError
 
+    def over_limit(self, req: Request, verdict: Verdict) -> Response:
+        """The gateway's 429 when the key's rate limit is spent."""
+        raise NotImplementedError
+
+    def limit_headers(self, resp: Response, verdict: Verdict) -> None:
+        """Rate-limit headers on an admitted answer of a limited key (none by default)."""
+
     def finish(self, req: Request, resp: Response) -> Response:
         return resp
 
     # -- shared flow -----------------------------------------------------------------
     def handle(self, req: Request) -> Response:
+        """The gateway's rate limits first (a refusal is quick and touches nothing),
+        then latency, auth and the route."""
+        verdict = self.ctx.limits.admit(self.name, req.bearer(), req.received_monotonic)
+        if verdict is not None and not verdict.allowed:
+            resp = self.over_limit(req, verdict)
+            resp.log["rate_limited"] = True
+            return self.finish(req, resp)
         spec = self.ctx.faults.spec(self.name)
         if spec.latency_ms:
             time.sleep(spec.latency_ms / 1000.0)
         key = self.ctx.keys.lookup(self.name, req.bearer())
         resp = self.unauthorized(req) if key is None else self.route(req, key, spec)
+        if verdict is not None:
+            self.limit_headers(resp, verdict)
         return self.finish(req, resp)
 
     def targets(self, req: Request, key: KeyEntry) -> list[tuple[str | None, str | None]]:

