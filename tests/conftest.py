@@ -49,10 +49,12 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A Redis logical db for this run (1-15 by pid), emptied first."""
+    """A Redis logical db for this run (1-14 by pid, or TEST_REDIS_DB), emptied first."""
     import redis
 
-    url = f"{REDIS_BASE}/{1 + os.getpid() % 15}"
+    # db 15 is kept for the session scripts/test runs beside the rest (tests/test_flow.py)
+    db = os.environ.get("TEST_REDIS_DB") or str(1 + os.getpid() % 14)
+    url = f"{REDIS_BASE}/{db}"
     redis.Redis.from_url(url).flushdb()
     return url
 
