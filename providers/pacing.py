@@ -9,8 +9,9 @@ the broker's Redis) before it is sent; a call without one is not sent and raises
 is held while waiting).
 
 - **Creates first.** Calls made inside `background()` (results polling, account
-  refreshes) draw from a share of each window as well (SOCIALPOST_BACKGROUND_SHARE) and
-  yield while creates wait in line.
+  refreshes) draw from a share of each window as well (SOCIALPOST_BACKGROUND_SHARE), and
+  yield half of it while creates wait in line (never all: confirmations of a long
+  campaign's first posts must not wait for its last).
 - **Fair line.** A create that finds the window spent takes the next slot of the key's
   line (a time, spaced by the steady rate, kept in Redis), so posts released in the same
   second are served one after another instead of stampeding at each freed permit. At its
@@ -124,15 +125,21 @@ class Budget:
     limits: tuple[RateLimitItem, ...]
     background: tuple[RateLimitItem, ...]
     spacing: float  # seconds between creates at the steady rate (the tightest window)
+    # While creates wait in line, background calls yield half their share: confirmations
+    # still trickle in during a long campaign (never starved), creates keep the rest.
+    background_busy: tuple[RateLimitItem, ...] = ()
 
     @classmethod
     def of(cls, spec: str, share: float) -> Budget | None:
         items = parse_limits(spec)
         if not items:
             return None
+        if share <= 0:
+            return cls(items, (), max(i.get_expiry() / i.amount for i in items))
         shared = tuple(type(i)(max(1, int(i.amount * share)), i.multiples) for i in items)
+        busy = tuple(type(i)(max(1, int(i.amount * share / 2)), i.multiples) for i in items)
         spacing = max(i.get_expiry() / i.amount for i in items)
-        return cls(items, shared if share > 0 else (), spacing)
+        return cls(items, shared, spacing, busy)
 
     def describe(self) -> str:
         return ";".join(f"{i.amount}/{i.multiples if i.multiples > 1 else ''}"
@@ -217,18 +224,22 @@ class Pacer:
     def _admit_background(self, provider: str, kid: str, budget: Budget, waiting: bool,
                           now: float) -> None:
         name = DISPLAY.get(provider, provider)
-        if waiting:
-            raise Denied(_BACKGROUND_YIELD, f"yielding to creates waiting on this {name} key")
-        for item in budget.background:
-            if not self._limiter.test(item, provider + "-bg", kid):
-                reset = self._limiter.get_window_stats(item, provider + "-bg", kid).reset_time
-                raise Denied(reset - now + _jitter(1.0),
-                             f"background share of the {name} key spent")
+        if not budget.background:
+            raise Denied(_BACKGROUND_YIELD, f"no background share on this {name} key")
+        shares = [(item, provider + "-bg") for item in budget.background]
+        if waiting:  # creates in line: only half the share (see Budget.background_busy)
+            shares += [(item, provider + "-bgw") for item in budget.background_busy]
+        for item, space in shares:
+            if not self._limiter.test(item, space, kid):
+                reset = self._limiter.get_window_stats(item, space, kid).reset_time
+                why = ("yielding to creates waiting on this " + name + " key" if waiting
+                       else f"background share of the {name} key spent")
+                raise Denied(max(_BACKGROUND_YIELD, reset - now) + _jitter(1.0), why)
         free_in = self._take(budget.limits, (provider, kid))
         if free_in is not None:
             raise Denied(free_in + _jitter(1.0), f"no {name} permit for background calls")
-        for item in budget.background:
-            self._limiter.hit(item, provider + "-bg", kid)
+        for item, space in shares:
+            self._limiter.hit(item, space, kid)
 
     def _take(self, items: tuple[RateLimitItem, ...], ids: tuple[str, ...]) -> float | None:
         """Hit every window, shortest first; None when all gave a permit, else seconds

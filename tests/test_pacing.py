@@ -79,6 +79,17 @@ def test_background_calls_yield_to_waiting_creates_and_keep_to_their_share(
     assert "yielding to creates" in denial(p, key, BACKGROUND).reason
 
 
+def test_background_calls_keep_half_their_share_while_creates_wait(redis_url: str,
+                                                                   key: str) -> None:
+    p = pacer_with(redis_url, "2/second;40/minute", share=0.2)  # 8 a minute, 4 when busy
+    p.admit("postforme", key, CREATE)
+    p.admit("postforme", key, CREATE)
+    denial(p, key)  # the second's permits are spent: a create waits in line
+    time.sleep(1.05)
+    p.admit("postforme", key, BACKGROUND)  # not starved: one of the busy share of 4
+    assert "yielding to creates" in denial(p, key, BACKGROUND).reason  # 1/second bg
+
+
 def test_the_providers_word_blocks_the_key(redis_url: str, key: str) -> None:
     p = pacer_with(redis_url, "100/second")
     p.observe("postforme", key, 429, {"Retry-After": "5"})
