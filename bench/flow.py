@@ -111,7 +111,7 @@ def paced(n: int) -> None:
 def dead_primary(n: int, mode: str) -> float:
     """(b)/(c): LATE-only throughput, then PostForMe dead in front of LATE; the ratio."""
     rates: dict[str, float] = {}
-    with bench_env({"SOCIALPOST_CIRCUIT_FAILURES": "5", "SOCIALPOST_CONNECT_TIMEOUT": "5"},
+    with bench_env({"SOCIALPOST_CONNECT_TIMEOUT": "5"},
                    sandbox_options={"separate_ports": True}) as env:
         env.stack.worker(concurrency=4, loglevel="warning")
         env.stack.beat()

@@ -73,16 +73,24 @@ def state(base_url: str) -> tuple[Open | None, bool]:
     return _parse(value), probing is not None
 
 
+_seen: dict[str, tuple[float, Open | None]] = {}
+SEEN_FOR = 0.5  # seconds a process reuses what it last read of a circuit
+
+
 def is_open(base_url: str) -> Open | None:
     """The open circuit when calls should not go to `base_url` now: inside the cool-down,
     or past it while another call probes. None when a call may go (closed, or the probe
-    is free for the taking)."""
+    is free for the taking). What a process read is reused for half a second (the engine
+    asks for every post): a circuit seen a moment late costs one more call held back at
+    the HTTP layer (circuit.admit always reads Redis) or one more skip, never a send."""
+    now = time.monotonic()
+    cached = _seen.get(base_url)
+    if cached is not None and now - cached[0] < SEEN_FOR:
+        return cached[1]
     found, probing = state(base_url)
-    if found is None:
-        return None
-    if time.time() < found.until or probing:
-        return found
-    return None
+    result = found if found is not None and (time.time() < found.until or probing) else None
+    _seen[base_url] = (now, result)
+    return result
 
 
 def admit(base_url: str, name: str, probe_seconds: float) -> bool:

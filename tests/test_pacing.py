@@ -151,6 +151,7 @@ def test_a_post_held_for_one_account_costs_the_others_nothing(redis_url: str) ->
 
 @pytest.fixture
 def fast_circuit(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setattr(circuit, "SEEN_FOR", 0.0)  # read Redis every time here
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SOCIALPOST_CIRCUIT_FAILURES", "3")
     monkeypatch.setenv("SOCIALPOST_CIRCUIT_COOLDOWN", "0.5")
