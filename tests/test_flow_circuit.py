@@ -93,9 +93,10 @@ def test_posts_skip_a_dead_primary_once_its_circuit_is_open(stack: Stack, box: S
     tried = [a for a in attempts if a["provider"] == "postforme"
              and a["outcome"] not in ("skipped", "paced")]
     skipped = [a for a in attempts if a["outcome"] == "skipped"]
-    # Only the calls in flight before the circuit opened paid a connect failure (three
-    # worker slots, three failures to open it, the odd one racing the open).
-    assert len(tried) <= FAILURES + 3, tried
+    # Only the calls made before the circuit opened went out: three failures to open it,
+    # and what the three worker slots had started meanwhile (refused connects fail in
+    # milliseconds, so a slot may start a second one as the circuit opens): a few, not 30.
+    assert len(tried) <= FAILURES + 2 * 3, tried
     assert len(skipped) >= POSTS - len(tried)
     assert all(a["error"].startswith("PostForMe unavailable (circuit open since ")
                for a in skipped)
