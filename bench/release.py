@@ -1,7 +1,7 @@
 """Benchmark: release due scheduled posts out of a large table.
 
 Inserts 100,000 scheduled posts (10,000 of them due) with COPY, then times
-db.delivery.release_due in batches of 500 until nothing is due, and compares it in
+db.recovery.release_due in batches of 500 until nothing is due, and compares it in
 the same run with two baselines on the same rows:
   * "by id": a plain UPDATE ... WHERE id = ANY(500 ids) (the write cost alone);
   * "seq scan": the same release query with index scans disabled (O(table)).
@@ -29,7 +29,7 @@ import psycopg  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from db import delivery, migrations  # noqa: E402
+from db import migrations, recovery  # noqa: E402
 
 Conn = psycopg.Connection[dict[str, Any]]
 BATCH = 500
@@ -124,7 +124,7 @@ def main() -> int:
                 return cur.rowcount
 
             def release() -> int:
-                return len(delivery.release_due(conn, limit=BATCH))
+                return len(recovery.release_due(conn, limit=BATCH))
 
             ours = report("release_due (partial index)", *timed(release))
             reset(conn, due_ids)

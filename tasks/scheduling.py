@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 import settings
-from db import delivery as ledger
+from db import recovery
 from db.pool import connection
 
 log = logging.getLogger("socialpost.scheduling")
@@ -50,7 +50,7 @@ def release_due(send: Send | None = None, *, send_many: SendMany | None = None,
     released = 0
     for _ in range(max_batches):
         with connection() as conn:
-            due = ledger.release_due(conn, limit=batch_size, horizon_seconds=horizon)
+            due = recovery.release_due(conn, limit=batch_size, horizon_seconds=horizon)
         # Sent after commit: a crash in between leaves them queued, and the sweep resends.
         deliver([(str(post_id), when) for post_id, when in due])
         released += len(due)
@@ -73,7 +73,7 @@ def recover_stalled(send: Send | None = None, *, send_many: SendMany | None = No
     deliver = _sender(send, send_many)
     grace = settings.current().stall_seconds
     with connection() as conn:
-        stalled = ledger.take_stalled(conn, older_than_seconds=grace, limit=limit,
+        stalled = recovery.take_stalled(conn, older_than_seconds=grace, limit=limit,
                                       waiting=waiting)
     deliver([(str(post_id), None) for post_id in stalled])
     if stalled:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from db import delivery, posts, states
+from db import delivery, posts, recovery, states
 from db.errors import InvalidInput
 from db.posts import NewPost
 from tasks.planning import Plan, TargetChange
@@ -212,7 +212,7 @@ def test_two_releasers_release_each_due_post_once(database_url: str) -> None:
     def releaser(i: int) -> None:
         with _conn(database_url) as conn:
             barrier.wait()
-            while batch := delivery.release_due(conn, limit=100):
+            while batch := recovery.release_due(conn, limit=100):
                 assert [w for _, w in batch] == sorted(w for _, w in batch)  # earliest first
                 released[i].extend(pid for pid, _ in batch)
 
@@ -233,8 +233,8 @@ def test_two_releasers_release_each_due_post_once(database_url: str) -> None:
         assert not set(future) & set(got)
         # the horizon releases what is due a moment ahead, nothing further
         soon = _insert_scheduled(conn, 1, datetime.now(UTC) + timedelta(seconds=5), user)
-        assert delivery.release_due(conn, horizon_seconds=1) == []
-        assert [pid for pid, _ in delivery.release_due(conn, horizon_seconds=10)] == soon
+        assert recovery.release_due(conn, horizon_seconds=1) == []
+        assert [pid for pid, _ in recovery.release_due(conn, horizon_seconds=10)] == soon
 
 
 def test_release_due_uses_the_partial_index(database_url: str) -> None:
@@ -247,7 +247,7 @@ def test_release_due_uses_the_partial_index(database_url: str) -> None:
             (user,))
         conn.execute("ANALYZE social_posts")
         with psycopg.ClientCursor(conn) as cur:
-            cur.execute("EXPLAIN " + delivery.RELEASE_QUERY,
+            cur.execute("EXPLAIN " + recovery.RELEASE_QUERY,
                         {"limit": 500, "from": ["scheduled"], "horizon": 2.0})
             plan = "\n".join(r["QUERY PLAN"] for r in cur.fetchall())
     assert "social_posts_due_idx" in plan, plan
@@ -266,13 +266,13 @@ def test_take_stalled_hands_back_lost_and_expired_posts_only(database_url: str) 
         assert delivery.start_send(conn, str(busy["id"]), "dead-worker", 0.05)  # died sending
         ledger.claim(conn, held["id"], "live-worker", 300)
         time.sleep(0.1)
-        stalled = set(delivery.take_stalled(conn, older_than_seconds=300, limit=10000))
+        stalled = set(recovery.take_stalled(conn, older_than_seconds=300, limit=10000))
         assert {str(queued["id"]), str(busy["id"])} <= stalled
         assert not {str(fresh["id"]), str(held["id"])} & stalled
         row = posts.get_post(conn, busy["id"])
         assert row is not None and row["status"] == "queued" and row["lease_owner"] is None
         assert row["needs_reconcile"]  # its worker may have sent: look before resending
-        again = set(delivery.take_stalled(conn, older_than_seconds=300, limit=10000))
+        again = set(recovery.take_stalled(conn, older_than_seconds=300, limit=10000))
         assert not {str(queued["id"]), str(busy["id"])} & again  # fresh queued_at now
 
 
@@ -354,7 +354,7 @@ def test_final_status_never_changes(database_url: str) -> None:
         assert delivery.claim(conn, held.post_id, "x", 30) is None
         assert delivery.claim(conn, held.post_id, "w", 30) is None
         assert posts.cancel_post(conn, held.post_id) is False
-        assert held.post_id not in delivery.take_stalled(conn, older_than_seconds=0, limit=100)
+        assert held.post_id not in recovery.take_stalled(conn, older_than_seconds=0, limit=100)
         assert not ledger.requeue(conn, held, "w", step=1)
         assert _status(conn, held.post_id) == "posted"
     for final in states.FINAL:
@@ -382,7 +382,7 @@ def test_cancel_and_defer(database_url: str) -> None:
         row = posts.get_post(conn, held.post_id)
         assert row is not None and row["status"] == "scheduled"
         assert row["next_attempt_at"] == until and row["lease_owner"] is None
-        assert delivery.release_due(conn, limit=100) == []  # not before its time
+        assert recovery.release_due(conn, limit=100) == []  # not before its time
 
 
 def test_requeue_by_owner_sets_step_and_next_attempt(database_url: str) -> None:

@@ -1,6 +1,6 @@
 """The sweeps' own rules, against real Redis and PostgreSQL (no worker processes): the
 in-flight markers (tasks.inflight), the recovery sweep's choice between a lost message and
-a waiting one (db.delivery.take_stalled), the confirmation sweep's take per provider and
+a waiting one (db.recovery.take_stalled), the confirmation sweep's take per provider and
 give-back (db.confirmations), its grouping and PACED stop (tasks.confirm, pure), and the
 refresh fan-out's pages (tasks.accounts with db.credentials)."""
 
@@ -17,7 +17,7 @@ import redis
 from cryptography.fernet import Fernet
 from psycopg.rows import dict_row
 
-from db import delivery, posts
+from db import delivery, posts, recovery
 from db.posts import NewPost
 from providers.errors import ProviderCallError
 from providers.outcomes import OutcomeKind, PublishOutcome
@@ -159,14 +159,14 @@ def test_take_stalled_skips_posts_whose_message_still_waits(
         conn.execute("SELECT pg_sleep(0.05)")
 
         # pages of 2: the waiting backlog fills the first pages, the lost post is behind it
-        taken = delivery.take_stalled(conn, older_than_seconds=30, limit=2,
+        taken = recovery.take_stalled(conn, older_than_seconds=30, limit=2,
                                       waiting=inflight.waiting)
         assert set(taken) == {lost, expired}
-        assert delivery.take_stalled(conn, older_than_seconds=30, limit=2,
+        assert recovery.take_stalled(conn, older_than_seconds=30, limit=2,
                                      waiting=inflight.waiting) == []  # fresh queued_at
 
         broker.delete(queue)  # the messages were lost after all (a purge)
-        again = delivery.take_stalled(conn, older_than_seconds=30, limit=100,
+        again = recovery.take_stalled(conn, older_than_seconds=30, limit=100,
                                       waiting=inflight.waiting)
         assert set(again) == set(backlog)
 
@@ -181,9 +181,9 @@ def test_take_stalled_scans_a_bounded_number_of_pages(
         lost = _queued(conn, 1)[0]
         inflight.mark([(p, f"t-{p}", queue, 0.0) for p in backlog])
         broker.rpush(queue, "a message")
-        assert delivery.take_stalled(conn, older_than_seconds=30, limit=2, scan_pages=2,
+        assert recovery.take_stalled(conn, older_than_seconds=30, limit=2, scan_pages=2,
                                      waiting=inflight.waiting) == []  # 4 looked at, all wait
-        assert delivery.take_stalled(conn, older_than_seconds=30, limit=2, scan_pages=4,
+        assert recovery.take_stalled(conn, older_than_seconds=30, limit=2, scan_pages=4,
                                      waiting=inflight.waiting) == [lost]
         broker.delete(queue)
 
