@@ -293,7 +293,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     """Seconds to wait from Retry-After (seconds or HTTP date), else from
     X-Rate-Limit-Reset / X-RateLimit-Reset (a value > 10^9 is a Unix time, else seconds)."""
     now = time.time() if now is None else now
-    value = _header(headers, "Retry-After")
+    value = header(headers, "Retry-After")
     if value:
         try:
             return max(0.0, float(value))
@@ -308,7 +308,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
                 when = when.replace(tzinfo=UTC)
             return max(0.0, when.timestamp() - now)
     for name in ("X-Rate-Limit-Reset", "X-RateLimit-Reset"):
-        value = _header(headers, name)
+        value = header(headers, name)
         if not value:
             continue
         try:
@@ -319,7 +319,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, stripped, whatever the case of its name (plain dicts too)."""
     value = headers.get(name)
     if value is None:  # plain dicts are case-sensitive
         lower = name.lower()

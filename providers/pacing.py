@@ -46,7 +46,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 import settings
-from providers.http import retry_after_seconds
+from providers.http import header, retry_after_seconds
 from providers.limits_syntax import parse_limits
 
 log = logging.getLogger("providers.pacing")
@@ -261,9 +261,9 @@ class Pacer:
             wait = retry_after_seconds(headers)
             if wait is None:
                 wait = 1.0
-        elif _header(headers, "X-RateLimit-Remaining") == "0":
+        elif header(headers, "X-RateLimit-Remaining") == "0":
             wait = retry_after_seconds({"X-RateLimit-Reset":
-                                        _header(headers, "X-RateLimit-Reset") or ""})
+                                        header(headers, "X-RateLimit-Reset") or ""})
         if not wait:
             return
         until = time.time() + min(wait, 86_400.0)
@@ -300,14 +300,6 @@ def _jitter(spread: float) -> float:
 
 def _clock(when: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(when)) + "Z"
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value.strip() if isinstance(value, str) else None
 
 
 _pacers: dict[tuple[str, ...], Pacer] = {}

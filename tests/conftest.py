@@ -47,13 +47,19 @@ def database_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _xdist_db() -> str | None:
+    """Parallel sessions (scripts/test runs `pytest -n N`) each get a db of their own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return str(1 + int(worker[2:])) if worker.startswith("gw") else None
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A Redis logical db for this run (1-14 by pid, or TEST_REDIS_DB), emptied first."""
+    """A Redis logical db for this run, emptied first: TEST_REDIS_DB when given, else one
+    per pytest-xdist worker (gw0 → 1, gw1 → 2, …), else one by pid (1-14)."""
     import redis
 
-    # db 15 is kept for the session scripts/test runs beside the rest (tests/test_flow.py)
-    db = os.environ.get("TEST_REDIS_DB") or str(1 + os.getpid() % 14)
+    db = os.environ.get("TEST_REDIS_DB") or _xdist_db() or str(1 + os.getpid() % 14)
     url = f"{REDIS_BASE}/{db}"
     redis.Redis.from_url(url).flushdb()
     return url
@@ -88,3 +94,16 @@ def _fresh_flow_state() -> Iterator[None]:
     long Retry-After in one test must not pace the next test's calls on the same key."""
     yield
     clear_flow_state()
+
+
+# Files whose tests wait longest go out first, so parallel sessions finish together
+# (scripts/test runs `pytest -n N --dist loadfile`): the paced campaign waits five minutes.
+SLOW_FIRST = ("test_flow.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, the written order stays

@@ -117,7 +117,8 @@ def test_wrong_key_gives_one_clear_error(database_url: str) -> None:
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
-@pytest.mark.parametrize("value", ["", "   ", "not-a-key", f"{_key()},garbage"])
+@pytest.mark.parametrize("value", ["", "   ", "not-a-key", f"{_key()},garbage"],
+                         ids=["empty", "blank", "not-a-key", "second-is-garbage"])
 def test_missing_or_malformed_key(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("ENCRYPTION_KEY", value)
     with pytest.raises(VaultError, match="ENCRYPTION_KEY") as info:
