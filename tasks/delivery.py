@@ -31,6 +31,7 @@ from providers.errors import ProviderCallError
 from providers.late import LateProvider
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
+from tasks import routing
 from tasks.chain import DISPLAY, Step, build_chain, idempotency_key, step_at_or_after
 from tasks.decisions import Decision, Policy, decide
 from tasks.planning import Plan, plan, plan_no_step, plan_poison
@@ -223,10 +224,13 @@ def attempt_once(
     now = datetime.now(UTC)
     step = step_at_or_after(chain, claim.step)
     claim, step, skipped = _skip_open_circuits(claim, chain, step)
+    claim, step, by_capability, passed = routing.skip_incapable(claim, chain, step)
+    skipped += by_capability
     if step is None:
         return Attempted(plan_no_step(claim.targets, claim.platforms, bool(chain), now), None,
                          skipped=skipped)
-    pending = tuple(p for p in claim.platforms if claim.targets[p]["status"] == "pending")
+    pending = tuple(p for p in claim.platforms
+                    if claim.targets[p]["status"] == "pending" and p not in passed)
     request = PublishRequest(
         content=claim.content,
         platforms=pending,
@@ -234,6 +238,7 @@ def attempt_once(
         scheduled_for=scheduled_for,
         idempotency_key=idempotency_key(claim.post_id, step.index),
         platform_options=claim.platform_options or {},
+        overrides=claim.overrides or {},
         user_id=claim.user_id,
         credential_source=step.source,
         account_ids=dict(claim.account_ids or {}),
@@ -257,6 +262,7 @@ def attempt_once(
         reconciling=claim.needs_reconcile,
         now=now,
         max_countdown=policy.max_countdown,
+        passed_over=passed,
     )
     row = ledger.AttemptRow(
         step=step.index,
