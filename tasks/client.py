@@ -202,7 +202,9 @@ class PublishClient:
                 account_ids=account_ids,
             ).account_ids
         except InvalidRequest as exc:
-            problems.extend(p for p in exc.problems if not p.startswith(("user_id", "content")))
+            # The calendar's overrides (required fields among them) are the worker's to check.
+            problems.extend(p for p in exc.problems
+                            if not p.startswith(("user_id", "content", "overrides")))
         if problems or uid is None or cid is None:
             raise InvalidRequest(problems)
         final_id = str(pid or uuid.uuid4())
