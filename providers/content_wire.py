@@ -152,7 +152,9 @@ def late_target(
     return out
 
 
-def _thread_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def _thread_item(item: Mapping[str, Any] | str) -> dict[str, Any]:
+    if isinstance(item, str):  # the short form, as given before normalising
+        return {"content": item}
     out: dict[str, Any] = {"content": item["content"]}
     if item.get("media_urls"):
         out["mediaItems"] = late_media(list(item["media_urls"]))
