@@ -143,7 +143,7 @@ def test_common_content_is_judged_only_where_no_override_replaces_it() -> None:
 
 # -- the wire ---------------------------------------------------------------------------------
 
-FULL = {
+FULL: dict[str, dict[str, Any]] = {
     "twitter": {"content": "X words", "thread": ["two", {"content": "three",
                                                         "media_urls": [IMG]}],
                 "reply_settings": "mentioned",
