@@ -42,7 +42,7 @@ def intake_problem(conn: Conn, user_id: str,
         return None
     return "; ".join(
         f"overrides.{platform}: {why}, and this user's chain "
-        "has no LATE key: store one (`socialpost credentials set --provider late`) or set "
+        "has no LATE key: store one (`socialpost credentials set USER_ID late`) or set "
         "LATE_API_KEY, or drop the thread / first comment"
         for platform, why in needs.items()
     )
