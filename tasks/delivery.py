@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, overload
 
@@ -302,20 +302,9 @@ def _skip_open_circuits(
         later = [s for s in chain if s.index > step.index and s.provider != step.provider]
         if not any(circuit.is_open(provider_for(s).base_url) is None for s in later):
             break
-        why = found.reason(DISPLAY[step.provider])
-        pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
-        skipped.append(ledger.AttemptRow(
-            step=step.index, provider=step.provider, credential_source=step.source,
-            platforms=pending, idempotency_key=None, http_status=None, latency_ms=0,
-            outcome="skipped", error=why, provider_post_id=None))
-        targets = {p: dict(t) for p, t in claim.targets.items()}
-        for p in pending:
-            entry = f"{step.label}: {why}"
-            previous = targets[p].get("error")
-            targets[p]["error"] = f"{previous} | {entry}" if previous else entry
-        step = step_at_or_after(chain, step.index + 1)
-        claim = replace(claim, targets=targets, step=step.index if step else claim.step,
-                        step_attempts=0, paced_since=None)
+        claim, step, row = routing.skip_step(claim, chain, step,
+                                             found.reason(DISPLAY[step.provider]))
+        skipped.append(row)
     return claim, step, tuple(skipped)
 
 

@@ -68,21 +68,36 @@ def skip_incapable(
     skipped: list[ledger.AttemptRow] = []
     while step is not None and not claim.needs_reconcile:
         passed = passed_over(claim, step)
-        pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
         if not passed:
             return claim, step, tuple(skipped), {}
-        skipped.append(skip_row(step, list(passed), _reason(passed)))
+        pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
         if len(passed) < len(pending):
+            skipped.append(skip_row(step, list(passed), "; ".join(passed.values())))
             return claim, step, tuple(skipped), passed
-        targets = {p: dict(t) for p, t in claim.targets.items()}
-        for p in pending:
-            entry = f"{step.label}: skipped: {passed[p]}"
-            previous = targets[p].get("error")
-            targets[p]["error"] = f"{previous} | {entry}" if previous else entry
-        step = step_at_or_after(chain, step.index + 1)
-        claim = replace(claim, targets=targets, step=step.index if step else claim.step,
-                        step_attempts=0, paced_since=None)
+        claim, step, row = skip_step(claim, chain, step, "; ".join(passed.values()),
+                                     {p: f"skipped: {why}" for p, why in passed.items()})
+        skipped.append(row)
     return claim, step, tuple(skipped), {}
+
+
+def skip_step(
+    claim: ledger.Claim, chain: list[Step], step: Step, why: str,
+    notes: dict[str, str] | None = None,
+) -> tuple[ledger.Claim, Step | None, ledger.AttemptRow]:
+    """Pass over `step` for every pending target without a call: the claim moved on to
+    the next present step (the reason on each target's trail, `notes` per platform or
+    `why`), the next step, and the attempt log's `skipped` line. Shared with the open
+    circuit's skip (tasks.delivery)."""
+    pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
+    targets = {p: dict(t) for p, t in claim.targets.items()}
+    for p in pending:
+        entry = f"{step.label}: {(notes or {}).get(p, why)}"
+        previous = targets[p].get("error")
+        targets[p]["error"] = f"{previous} | {entry}" if previous else entry
+    nxt = step_at_or_after(chain, step.index + 1)
+    claim = replace(claim, targets=targets, step=nxt.index if nxt else claim.step,
+                    step_attempts=0, paced_since=None)
+    return claim, nxt, skip_row(step, pending, why)
 
 
 def skip_row(step: Step, platforms: list[str], why: str) -> ledger.AttemptRow:
@@ -91,7 +106,3 @@ def skip_row(step: Step, platforms: list[str], why: str) -> ledger.AttemptRow:
         step=step.index, provider=step.provider, credential_source=step.source,
         platforms=platforms, idempotency_key=None, http_status=None, latency_ms=0,
         outcome="skipped", error=why, provider_post_id=None)
-
-
-def _reason(passed: dict[str, str]) -> str:
-    return "; ".join(passed.values())
