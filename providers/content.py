@@ -111,13 +111,20 @@ def _text(where: str, value: object, problems: Problems, limit: int = MAX_TEXT) 
     return None
 
 
+def list_problem(where: str, value: object, limit: int) -> str | None:
+    """Why `value` is not a list of at most `limit` items (a string is not a list)."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return f"{where}: must be a list of strings, got {type(value).__name__}"
+    if len(value) > limit:
+        return f"{where}: at most {limit} items, got {len(value)}"
+    return None
+
+
 def _texts(where: str, value: object, problems: Problems, limit: int,
            item_limit: int = 500) -> list[str] | None:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        problems.append(f"{where}: must be a list of strings, got {type(value).__name__}")
-        return None
-    if len(value) > limit:
-        problems.append(f"{where}: at most {limit} items, got {len(value)}")
+    wrong = list_problem(where, value, limit)
+    if wrong or not isinstance(value, list | tuple):
+        problems.append(wrong or where)
         return None
     out: list[str] = []
     for i, item in enumerate(value):

@@ -9,7 +9,7 @@ pass-through) go first; what `overrides` says wins. Pure functions: the clients 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from providers.media import media_kind
@@ -21,6 +21,65 @@ _X_REPLY = {"following": "following", "mentioned": "mentionedUsers",
             "subscribers": "subscribers", "verified": "verified"}  # everyone: X's default
 _TIKTOK_PRIVACY = {"public": "PUBLIC_TO_EVERYONE", "friends": "MUTUAL_FOLLOW_FRIENDS",
                    "followers": "FOLLOWER_OF_CREATOR", "private": "SELF_ONLY"}
+
+# our option -> (the provider's name, how the value converts; None: as it is). A
+# conversion answering None sends nothing (the provider's default says it).
+Convert = Callable[[Any], Any] | None
+Table = dict[str, dict[str, tuple[str, Convert]]]
+
+
+def _via(table: dict[str, str]) -> Convert:
+    return lambda value: table.get(value)
+
+
+_SAME = None
+_PLACEMENT_PFM: dict[str, tuple[str, Convert]] = {
+    "placement": ("placement", _via(_POSTFORME_PLACEMENT)),
+    "collaborators": ("collaborators", _SAME)}
+POSTFORME_OPTIONS: Table = {
+    "youtube": {"title": ("title", _SAME), "privacy": ("privacy_status", _SAME),
+                "made_for_kids": ("made_for_kids", _SAME), "tags": ("tags", _SAME)},
+    "pinterest": {"board_id": ("board_ids", lambda board: [board]), "title": ("title", _SAME),
+                  "link": ("link", _SAME)},
+    "tiktok": {"privacy": ("privacy_status", _SAME), "allow_comments": ("allow_comment", _SAME),
+               "allow_duet": ("allow_duet", _SAME), "allow_stitch": ("allow_stitch", _SAME),
+               "brand_content": ("disclose_branded_content", _SAME),
+               "ai_generated": ("is_ai_generated", _SAME)},
+    "instagram": _PLACEMENT_PFM,
+    "facebook": _PLACEMENT_PFM,
+    "twitter": {"reply_settings": ("reply_settings", _via(_X_REPLY)), "poll": ("poll", _SAME)},
+}
+# LATE: "story" (both) and "reel" (facebook) are content types; an Instagram video becomes
+# a Reel by itself, and a feed post is the default. LATE has no Facebook collaborators.
+LATE_OPTIONS: Table = {
+    "youtube": {"title": ("title", _SAME), "privacy": ("visibility", _SAME),
+                "made_for_kids": ("madeForKids", _SAME), "tags": ("tags", _SAME)},
+    "pinterest": {"board_id": ("boardId", _SAME), "title": ("title", _SAME),
+                  "link": ("link", _SAME)},
+    "tiktok": {"privacy": ("privacyLevel", _via(_TIKTOK_PRIVACY)),
+               "allow_comments": ("allowComment", _SAME), "allow_duet": ("allowDuet", _SAME),
+               "allow_stitch": ("allowStitch", _SAME),
+               "brand_content": ("commercialContentType",
+                                 lambda on: "brand_content" if on else "none"),
+               "ai_generated": ("videoMadeWithAi", _SAME),
+               "content_preview_confirmed": ("contentPreviewConfirmed", _SAME),
+               "express_consent_given": ("expressConsentGiven", _SAME)},
+    "instagram": {"placement": ("contentType", lambda p: "story" if p == "story" else None),
+                  "collaborators": ("collaborators", _SAME)},
+    "facebook": {"placement": ("contentType", lambda p: p if p in ("story", "reel") else None)},
+    "twitter": {"reply_settings": ("replySettings", _via(_X_REPLY)), "poll": ("poll", _SAME)},
+}
+
+
+def _mapped(table: Table, platform: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for ours, (theirs, convert) in table.get(platform, {}).items():
+        value = fields.get(ours)
+        if value is not None and convert is not None:
+            value = convert(value)
+        if value is not None:
+            out[theirs] = value
+    return out
 
 
 def postforme_platform(platform: str) -> str:
@@ -40,31 +99,7 @@ def postforme_configuration(platform: str, fields: Mapping[str, Any]) -> dict[st
         out["caption"] = fields["content"]
     if "media_urls" in fields:
         out["media"] = [{"url": url} for url in fields["media_urls"]]
-    get = fields.get
-    if platform == "youtube":
-        _put(out, "title", get("title"))
-        _put(out, "privacy_status", get("privacy"))
-        _put(out, "made_for_kids", get("made_for_kids"))
-        _put(out, "tags", get("tags"))
-    elif platform == "pinterest":
-        if get("board_id"):
-            out["board_ids"] = [get("board_id")]
-        _put(out, "title", get("title"))
-        _put(out, "link", get("link"))
-    elif platform == "tiktok":
-        _put(out, "privacy_status", get("privacy"))
-        _put(out, "allow_comment", get("allow_comments"))
-        _put(out, "allow_duet", get("allow_duet"))
-        _put(out, "allow_stitch", get("allow_stitch"))
-        _put(out, "disclose_branded_content", get("brand_content"))
-        _put(out, "is_ai_generated", get("ai_generated"))
-    elif platform in ("instagram", "facebook"):
-        _put(out, "placement", _POSTFORME_PLACEMENT.get(str(get("placement"))))
-        _put(out, "collaborators", get("collaborators"))
-    elif platform == "twitter":
-        _put(out, "reply_settings", _X_REPLY.get(str(get("reply_settings"))))
-        _put(out, "poll", get("poll"))
-    return out
+    return {**out, **_mapped(POSTFORME_OPTIONS, platform, fields)}
 
 
 def postforme_configurations(
@@ -90,42 +125,12 @@ def postforme_configurations(
 def late_specific(platform: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """One target's `platformSpecificData` from our fields."""
     out: dict[str, Any] = {}
-    get = fields.get
-    thread = get("thread")
+    thread = fields.get("thread")
     if thread:
         out["threadItems"] = [_thread_item(item) for item in thread]
-    _put(out, "firstComment", get("first_comment"))
-    if platform == "youtube":
-        _put(out, "title", get("title"))
-        _put(out, "visibility", get("privacy"))
-        _put(out, "madeForKids", get("made_for_kids"))
-        _put(out, "tags", get("tags"))
-    elif platform == "pinterest":
-        _put(out, "boardId", get("board_id"))
-        _put(out, "title", get("title"))
-        _put(out, "link", get("link"))
-    elif platform == "tiktok":
-        _put(out, "privacyLevel", _TIKTOK_PRIVACY.get(str(get("privacy"))))
-        _put(out, "allowComment", get("allow_comments"))
-        _put(out, "allowDuet", get("allow_duet"))
-        _put(out, "allowStitch", get("allow_stitch"))
-        if get("brand_content") is not None:
-            out["commercialContentType"] = "brand_content" if get("brand_content") else "none"
-        _put(out, "videoMadeWithAi", get("ai_generated"))
-        _put(out, "contentPreviewConfirmed", get("content_preview_confirmed"))
-        _put(out, "expressConsentGiven", get("express_consent_given"))
-    elif platform in ("instagram", "facebook"):
-        # LATE: "story" (both) and "reel" (facebook) are content types; an Instagram
-        # video becomes a Reel by itself, and a feed post is the default.
-        placement = get("placement")
-        if placement == "story" or (placement == "reel" and platform == "facebook"):
-            out["contentType"] = placement
-        if platform == "instagram":
-            _put(out, "collaborators", get("collaborators"))
-    elif platform == "twitter":
-        _put(out, "replySettings", _X_REPLY.get(str(get("reply_settings"))))
-        _put(out, "poll", get("poll"))
-    return out
+    if fields.get("first_comment") is not None:
+        out["firstComment"] = fields["first_comment"]
+    return {**out, **_mapped(LATE_OPTIONS, platform, fields)}
 
 
 def late_target(
@@ -159,8 +164,3 @@ def _thread_item(item: Mapping[str, Any] | str) -> dict[str, Any]:
     if item.get("media_urls"):
         out["mediaItems"] = late_media(list(item["media_urls"]))
     return out
-
-
-def _put(out: dict[str, Any], key: str, value: object) -> None:
-    if value is not None:
-        out[key] = value

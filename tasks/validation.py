@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import settings
-from providers.content import parse_overrides, required_problems
+from providers.content import list_problem, parse_overrides, required_problems
 from providers.media import check_media_url
 from providers.platforms import normalize_platform, normalize_platforms, validate
 
@@ -113,11 +113,9 @@ def parse_datetime(name: str, value: object, problems: list[str]) -> datetime | 
 def _string_list(name: str, value: object, problems: list[str], limit: int) -> list[str] | None:
     if value is None:
         return []
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        problems.append(f"{name}: must be a list of strings, got {type(value).__name__}")
-        return None
-    if len(value) > limit:
-        problems.append(f"{name}: at most {limit} items, got {len(value)}")
+    wrong = list_problem(name, value, limit)
+    if wrong or not isinstance(value, list | tuple):
+        problems.append(wrong or name)
         return None
     bad = [i for i, item in enumerate(value) if not isinstance(item, str)]
     if bad:
