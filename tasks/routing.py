@@ -64,14 +64,16 @@ def skip_incapable(
     attempt row `skipped` each, the reason on the targets). On the step that stays, the
     targets it cannot publish come back as `passed` (platform -> reason): left out of the
     request, they go on to the next step whatever this one answers. A post being
-    reconciled stays on its step: its send may have landed."""
+    reconciled stays on its step (its send may have landed); the targets that send could
+    not carry still come back as `passed`, so its outcome never makes them unconfirmed."""
     skipped: list[ledger.AttemptRow] = []
-    while step is not None and not claim.needs_reconcile:
+    while step is not None:
         passed = passed_over(claim, step)
-        if not passed:
-            return claim, step, tuple(skipped), {}
         pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
-        if len(passed) < len(pending):
+        if not passed or (claim.needs_reconcile and len(passed) == len(pending)):
+            return claim, step, tuple(skipped), {}
+        if claim.needs_reconcile or len(passed) < len(pending):
+            # Never sent here: whatever the lookup of this step's send finds, they go on.
             skipped.append(skip_row(step, list(passed), "; ".join(passed.values())))
             return claim, step, tuple(skipped), passed
         claim, step, row = skip_step(claim, chain, step, "; ".join(passed.values()),
