@@ -74,7 +74,10 @@ def skip_incapable(
             return claim, step, tuple(skipped), {}
         if claim.needs_reconcile or len(passed) < len(pending):
             # Never sent here: whatever the lookup of this step's send finds, they go on.
-            skipped.append(skip_row(step, list(passed), "; ".join(passed.values())))
+            # Logged once, on the step's first try (not on each retry or paced turn).
+            if claim.step_attempts == 0 and claim.paced_since is None \
+                    and not claim.needs_reconcile:
+                skipped.append(skip_row(step, list(passed), "; ".join(passed.values())))
             return claim, step, tuple(skipped), passed
         claim, step, row = skip_step(claim, chain, step, "; ".join(passed.values()),
                                      {p: f"skipped: {why}" for p, why in passed.items()})
