@@ -181,8 +181,10 @@ class PublishClient:
         scheduled_for: datetime | str | None = None,
         post_id: str | None = None,
         account_ids: dict[str, str] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> str:
-        """Send `social.publish_batch`; the worker reads the caption from the calendar."""
+        """Send `social.publish_batch`; the worker reads the caption from the calendar
+        (and the batch's own `overrides`, unless these are given)."""
         problems: list[str] = []
         uid = parse_uuid("user_id", user_id, problems, required=True)
         cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
@@ -200,11 +202,12 @@ class PublishClient:
                 media_urls=list(media_urls) if media_urls is not None else None,
                 scheduled_for=scheduled_for,
                 account_ids=account_ids,
+                overrides=overrides,
             ).account_ids
         except InvalidRequest as exc:
-            # The calendar's overrides (required fields among them) are the worker's to check.
-            problems.extend(p for p in exc.problems
-                            if not p.startswith(("user_id", "content", "overrides")))
+            # Without overrides here, the calendar's apply: the worker checks them.
+            skip = ("user_id", "content") + (() if overrides is not None else ("overrides",))
+            problems.extend(p for p in exc.problems if not p.startswith(skip))
         if problems or uid is None or cid is None:
             raise InvalidRequest(problems)
         final_id = str(pid or uuid.uuid4())
@@ -220,6 +223,7 @@ class PublishClient:
                 "scheduled_for": _iso(scheduled_for),
                 "post_id": final_id,
                 "account_ids": accounts or None,
+                "overrides": overrides,
             },
         )
         return final_id
