@@ -236,10 +236,13 @@ class SocialPostingService:
         scheduled_for: datetime | None = None,
         campaign_id: str | None = None,
         batch_number: int | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> PostResult:
         """Publish now, waiting for the engine's retries up to SOCIALPOST_SYNC_MAX_WAIT
         seconds (`result.post_id` is the provider's post id), or, with a future
-        `scheduled_for`, schedule it in PostgreSQL (`result.post_id` is our post id)."""
+        `scheduled_for`, schedule it in PostgreSQL (`result.post_id` is our post id).
+        `overrides` (optional, beyond the seed) gives a platform its own content, media
+        and options: {"linkedin": {"content": ...}, "youtube": {"title": ...}}."""
         raw: dict[str, Any] = {
             "user_id": user_id,
             "content": content,
@@ -248,6 +251,7 @@ class SocialPostingService:
             "scheduled_for": scheduled_for,
             "campaign_id": campaign_id,
             "batch_number": batch_number,
+            "overrides": overrides,
         }
         return SyncPosting(self._dsn).create(raw)
 
@@ -291,5 +295,6 @@ class SocialPostingService:
             scheduled_for=when,
             campaign_id=str(campaign["id"]),
             batch_number=batch.batch_number,
+            overrides=batch.overrides,
         )
 

@@ -1,5 +1,5 @@
 """Campaigns and their creative calendars: {"batches": [{"caption", "media_urls",
-"scheduled_for", ["batch_number"]}, ...]}.
+"scheduled_for", ["batch_number"], ["overrides"]}, ...]}.
 
 A batch's number is its own batch_number when it carries one, else its 1-based
 position; publishers address batches by that number.
@@ -27,6 +27,8 @@ class Batch:
     caption: str
     media_urls: list[str] = field(default_factory=list)
     scheduled_for: datetime | None = None
+    # per-platform content and options, as given; checked with the post at intake
+    overrides: dict[str, Any] | None = None
 
 
 def _check_calendar(calendar: object) -> dict[str, Any]:
@@ -111,7 +113,11 @@ def _parse_batch(raw: dict[str, Any], number: int, cid: uuid.UUID) -> Batch:
         when = validate.parse_aware(raw.get("scheduled_for"), "scheduled_for")
     except InvalidInput as exc:
         raise BatchInvalid(f"{where}: scheduled_for", exc.rule) from None
-    return Batch(batch_number=number, caption=caption, media_urls=media_urls, scheduled_for=when)
+    overrides = raw.get("overrides")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise BatchInvalid(f"{where}: overrides", "must map platform names to objects")
+    return Batch(batch_number=number, caption=caption, media_urls=media_urls, scheduled_for=when,
+                 overrides=overrides or None)
 
 
 def _raw_batches(conn: Conn, campaign_id: uuid.UUID | str) -> tuple[uuid.UUID, list[Any]]:

@@ -40,6 +40,7 @@ class Claim:
     claim_count: int = 1  # claims of this post so far, this one included
     open_claims: int = 1  # claims since the last recorded attempt, this one included
     paced_since: datetime | None = None  # waiting for a permit on this step since
+    overrides: dict[str, Any] | None = None  # platform -> its own content and options
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ WITH c AS (
            OR (status = 'publishing'
                AND (lease_expires_at < now()
                     OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
-    RETURNING id, user_id, content, platforms, media_urls, platform_options,
+    RETURNING id, user_id, content, platforms, media_urls, platform_options, overrides,
               account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
               paced_since
 )
@@ -143,6 +144,7 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         platforms=[p for p in (row["platforms"] or []) if p in targets],
         media_urls=list(row["media_urls"] or []),
         platform_options=row["platform_options"],
+        overrides=row.get("overrides"),
         step=row["step"] or 0,
         step_attempts=row["step_attempts"],
         needs_reconcile=row["needs_reconcile"],
@@ -309,14 +311,14 @@ def user_keys(conn: Conn, user_ids: list[Any]) -> dict[str, dict[str, str]]:
 _INSERT_CLAIMED = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
-        status, campaign_id, batch_number, platform_options, account_ids, queued_at,
+        status, campaign_id, batch_number, platform_options, account_ids, overrides, queued_at,
         lease_owner, lease_expires_at, claim_count, open_claims)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
         %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
-        %(platform_options)s, %(account_ids)s, now(), %(owner)s,
+        %(platform_options)s, %(account_ids)s, %(overrides)s, now(), %(owner)s,
         now() + make_interval(secs => %(lease)s), 1, 1)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, user_id, content, platforms, media_urls, platform_options,
+    RETURNING id, user_id, content, platforms, media_urls, platform_options, overrides,
               account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
 ), tgt AS (
     INSERT INTO post_targets (post_id, platform)
@@ -345,6 +347,7 @@ def insert_claimed(conn: Conn, new: Any, owner: str, lease_seconds: float) -> Cl
             "batch_number": post.batch_number,
             "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
             "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
+            "overrides": Jsonb(post.overrides) if post.overrides else None,
             "owner": owner, "lease": float(lease_seconds),
         },
     ).fetchone()

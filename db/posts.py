@@ -35,6 +35,7 @@ class NewPost:
     batch_number: int | None = None
     platform_options: dict[str, Any] | None = None
     account_ids: dict[str, str] | None = None  # platform -> the account the request named
+    overrides: dict[str, Any] | None = None  # platform -> its own content and options
     status: str | None = None
     error_message: str | None = None
     id: uuid.UUID | str | None = None
@@ -97,6 +98,7 @@ class NewPost:
             batch_number=batch,
             platform_options=validate.json_object(self.platform_options, "platform_options"),
             account_ids=validate.account_ids(self.account_ids, platforms),
+            overrides=validate.json_object(self.overrides, "overrides"),
             status=status,
             error_message=validate.clip(self.error_message),
         )
@@ -119,10 +121,10 @@ _INSERT = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
         status, error_message, campaign_id, batch_number, platform_options, account_ids,
-        queued_at, finished_at)
+        overrides, queued_at, finished_at)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s, %(scheduled_for)s,
         %(status)s, %(error_message)s, %(campaign_id)s, %(batch_number)s, %(platform_options)s,
-        %(account_ids)s,
+        %(account_ids)s, %(overrides)s,
         CASE WHEN %(status)s = 'queued' THEN now() END,
         CASE WHEN %(status)s = 'failed' THEN now() END)
     ON CONFLICT (id) DO NOTHING
@@ -149,6 +151,7 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
         "batch_number": post.batch_number,
         "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
         "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
+        "overrides": Jsonb(post.overrides) if post.overrides else None,
         "target_status": states.T_FAILED if failed else states.T_PENDING,
         "target_error": post.error_message if failed else None,
     }
@@ -164,7 +167,7 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
 # What makes two requests under one post id the same request. The time and the campaign
 # are left out on purpose: a campaign re-sent later sends a due batch as "now".
 _SAME_REQUEST = ("user_id", "content", "platforms", "media_urls", "platform_options",
-                 "account_ids")
+                 "account_ids", "overrides")
 
 
 def request_differences(row: dict[str, Any], new: NewPost) -> list[str]:
@@ -178,7 +181,7 @@ def request_differences(row: dict[str, Any], new: NewPost) -> list[str]:
             stored, given = set(stored or []), set(given or [])
         elif name in ("media_urls",):
             stored, given = list(stored or []), list(given or [])
-        elif name in ("platform_options", "account_ids"):
+        elif name in ("platform_options", "account_ids", "overrides"):
             stored, given = stored or None, given or None
         elif name == "user_id":
             stored, given = str(stored), str(given)

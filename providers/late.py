@@ -17,9 +17,10 @@ from typing import Any
 
 from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log
+from providers.content_wire import late_media, late_target
 from providers.errors import ProviderCallError
 from providers.http import classify_answer, http_error, parse_time, utc_iso
-from providers.media import FetchedMedia, media_kind
+from providers.media import FetchedMedia
 from providers.models import AccountInfo
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest, TargetResult
 from providers.ownership import uuid_tag
@@ -36,15 +37,8 @@ def _id_of(value: object) -> str | None:
     return first_str(value)
 
 
-def _platform_options(platform: str, options: object) -> dict[str, Any]:
-    """Our per-platform options as LATE's platformSpecificData."""
-    if not isinstance(options, dict):
-        return {}
-    data = dict(options)
-    boards = data.get("board_ids")
-    if platform == "pinterest" and "boardId" not in data and isinstance(boards, list) and boards:
-        data["boardId"] = boards[0]
-    return data
+def _as_options(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 class LateProvider(HttpProvider):
@@ -97,15 +91,12 @@ class LateProvider(HttpProvider):
             entry: dict[str, Any] = {"platform": platform, "accountId": account.id}
             if account.profile_id:
                 entry["profileId"] = account.profile_id
-            specific = _platform_options(platform, options.get(platform))
-            if specific:
-                entry["platformSpecificData"] = specific
+            entry.update(late_target(platform, request.overrides.get(platform),
+                                     _as_options(options.get(platform))))
             targets.append(entry)
         payload: dict[str, Any] = {"content": request.content, "platforms": targets}
         if request.media_urls:
-            payload["mediaItems"] = [
-                {"url": url, "type": media_kind(url) or "image"} for url in request.media_urls
-            ]
+            payload["mediaItems"] = late_media(list(request.media_urls))
         if request.scheduled_for is None:
             payload["publishNow"] = True
         else:

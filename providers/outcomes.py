@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 
 class OutcomeKind(str, Enum):
@@ -45,6 +46,8 @@ class PublishRequest:
     scheduled_for: datetime | None = None
     idempotency_key: str | None = None
     platform_options: dict[str, dict[str, object]] = field(default_factory=dict)
+    # platform -> our per-platform content and options (providers.content), normalised
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     user_id: str | None = None
     credential_source: str = "user"
     account_ids: dict[str, str] = field(default_factory=dict)

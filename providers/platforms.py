@@ -7,10 +7,9 @@ to change, not after a provider round trip (PostForMe even truncates captions si
 Decisions the table in docs/providers.md leaves open:
 - A media URL whose extension says nothing (e.g. a CDN link without one) counts as an
   item but satisfies either "image" or "video": we cannot know it without fetching.
-- Pinterest without a board (platform_options["pinterest"]["board_ids"]) is a *warning*,
-  not an error: the seed API has no way to pass a board, and the provider's account may
-  have a default; the provider's own 4xx says so if it matters. `validate` returns
-  warnings only when asked (include_warnings=True).
+- Required fields (a Pinterest board, a YouTube title, TikTok's consents) are checked
+  at intake with the overrides (providers.content.required_problems), not here: the
+  seed's own provider API has no way to pass them.
 - LinkedIn allows up to 20 images (the table says 9-20 depending on the API used);
   documents (.pdf, .docx, .pptx) are accepted on LinkedIn only, one, alone.
 """
@@ -20,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from providers.media import media_kind
@@ -207,8 +206,12 @@ def validate(
     platform_options: Mapping[str, object] | None = None,
     *,
     include_warnings: bool = False,
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
 ) -> list[ValidationProblem]:
-    """Every problem with a post for the given platforms (empty list: it may be sent)."""
+    """Every problem with a post for the given platforms (empty list: it may be sent).
+    `overrides` (normalised, providers.content) give a platform its own words and media:
+    the rules are checked on what each platform would publish, and the common content
+    only for platforms without their own."""
     problems: list[ValidationProblem] = []
 
     def add(field: str, platform: str | None, rule: str, message: str, sev: str = "error") -> None:
@@ -236,35 +239,82 @@ def validate(
         elif name not in names:
             names.append(name)
 
-    urls: list[str] = []
-    kinds: list[str | None] = []
-    if media_urls is not None and (
-        isinstance(media_urls, str | bytes) or not isinstance(media_urls, Iterable)
-    ):
-        add("media_urls", None, "type", "must be a list of URLs")
-        media_urls = None
-    for i, url in enumerate(media_urls or ()):
-        field = f"media_urls[{i}]"
-        if not isinstance(url, str) or not url.strip():
-            add(field, None, "url", "must be a non-empty URL")
-            continue
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            add(field, None, "url", "is not a valid URL")
-            continue
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            add(field, None, "url", "must be an http(s) URL with a host")
-            continue
-        urls.append(url)
-        kinds.append(media_kind(url))
-
+    kinds = _media_kinds(media_urls, add)
     for name in names:
-        _check_platform(name, text, kinds, platform_options, add)
+        own = (overrides or {}).get(name) or {}
+        where = f"overrides.{name}"
+        own_text = own.get("content")
+        own_media = own.get("media_urls")
+        _check_platform(
+            name,
+            own_text if isinstance(own_text, str) else text,
+            _media_kinds(own_media, None) if isinstance(own_media, list) else kinds,
+            platform_options,
+            add,
+            text_field=f"{where}.content" if isinstance(own_text, str) else "content",
+            media_field=f"{where}.media_urls" if isinstance(own_media, list) else "media_urls",
+        )
+        _check_extras(name, own, add)
 
     if include_warnings:
         return problems
     return [p for p in problems if p.severity == "error"]
+
+
+def _media_kinds(media_urls: object, add: Adder | None) -> list[str | None]:
+    """The kind of each usable media URL; bad entries reported through `add` (None: the
+    caller already checked them)."""
+    def report(field: str, message: str) -> None:
+        if add is not None:
+            add(field, None, "url" if "[" in field else "type", message)
+
+    kinds: list[str | None] = []
+    if media_urls is not None and (
+        isinstance(media_urls, str | bytes) or not isinstance(media_urls, Iterable)
+    ):
+        report("media_urls", "must be a list of URLs")
+        return kinds
+    for i, url in enumerate(media_urls or ()):
+        field = f"media_urls[{i}]"
+        if not isinstance(url, str) or not url.strip():
+            report(field, "must be a non-empty URL")
+            continue
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            report(field, "is not a valid URL")
+            continue
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            report(field, "must be an http(s) URL with a host")
+            continue
+        kinds.append(media_kind(url))
+    return kinds
+
+
+def _check_extras(name: str, own: Mapping[str, object], add: Adder) -> None:
+    """A thread's follow-up posts and a first comment, by the platform's text rules."""
+    rules = RULES[name]
+    where = f"overrides.{name}"
+    thread = own.get("thread")
+    for i, item in enumerate(thread if isinstance(thread, list) else []):
+        body = item.get("content") if isinstance(item, Mapping) else None
+        if isinstance(body, str) and text_length(name, body) > rules.text_limit:
+            add(f"{where}.thread[{i}].content", name, "text_limit",
+                f"{name} allows {rules.text_limit} {rules.text_unit} per post, got "
+                f"{text_length(name, body)}")
+        media = item.get("media_urls") if isinstance(item, Mapping) else None
+        if isinstance(media, list) and media:
+            found = _media_problem(name, replace(rules, media_required=False),
+                                   _media_kinds(media, None))
+            if found:
+                add(f"{where}.thread[{i}].media_urls", name, found[0], found[1])
+    comment = own.get("first_comment")
+    if isinstance(comment, str) and text_length(name, comment) > rules.text_limit:
+        add(f"{where}.first_comment", name, "text_limit",
+            f"{name} allows {rules.text_limit} {rules.text_unit}, got "
+            f"{text_length(name, comment)}")
+    if name == "twitter" and own.get("poll") and own.get("media_urls"):
+        add(f"{where}.poll", name, "poll_media", "an X poll cannot carry media")
 
 
 Adder = Callable[..., None]
@@ -276,6 +326,9 @@ def _check_platform(
     kinds: list[str | None],
     options: Mapping[str, object] | None,
     add: Adder,
+    *,
+    text_field: str = "content",
+    media_field: str = "media_urls",
 ) -> None:
     rules = RULES[name]
     if text.strip():
@@ -287,12 +340,12 @@ def _check_platform(
                 msg = f"youtube allows a description of {rules.text_limit} characters, got {length}"
             else:
                 msg = f"{name} allows {rules.text_limit} {rules.text_unit}, got {length}"
-            add("content", name, "text_limit", msg)
+            add(text_field, name, "text_limit", msg)
     if rules.max_hashtags is not None:
         tags = len(_HASHTAG.findall(text))
         if tags > rules.max_hashtags:
             add(
-                "content",
+                text_field,
                 name,
                 "hashtags",
                 f"{name} allows {rules.max_hashtags} hashtags, got {tags}",
@@ -301,7 +354,7 @@ def _check_platform(
     media_problem = _media_problem(name, rules, kinds)
     if media_problem:
         rule, message = media_problem
-        add("media_urls", name, rule, message)
+        add(media_field, name, rule, message)
 
     title = _option(options, name, "title")
     if rules.title_limit is not None and isinstance(title, str) and len(title) > rules.title_limit:
@@ -311,20 +364,6 @@ def _check_platform(
             "title_limit",
             f"{name} allows a title of {rules.title_limit} characters, got {len(title)}",
         )
-    if name == "pinterest":
-        boards = _option(options, name, "board_ids")
-        has_board = (isinstance(boards, list | tuple) and any(boards)) or bool(
-            _option(options, name, "board_id")
-        )
-        if not has_board:
-            add(
-                "platform_options.pinterest.board_ids",
-                name,
-                "board_required",
-                "pinterest needs a board (platform_options['pinterest']['board_ids']); "
-                "without one the provider's default board is used, if it has one",
-                "warning",
-            )
 
 
 def _media_problem(

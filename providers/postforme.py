@@ -12,6 +12,7 @@ from typing import Any
 
 from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log, unwrap
+from providers.content_wire import postforme_configurations
 from providers.errors import ProviderCallError
 from providers.http import classify_answer, parse_time, utc_iso
 from providers.media import FetchedMedia
@@ -96,11 +97,8 @@ class PostForMeProvider(HttpProvider):
             payload["scheduled_at"] = utc_iso(request.scheduled_for)
         if request.idempotency_key:
             payload["external_id"] = request.idempotency_key
-        configs: dict[str, Any] = {}
-        for name, options in (request.platform_options or {}).items():
-            platform = normalize_platform(name)
-            if platform in chosen and isinstance(options, dict) and options:
-                configs[_TO_POSTFORME.get(platform, platform)] = dict(options)
+        configs = postforme_configurations(list(chosen), request.overrides,
+                                           request.platform_options)
         if configs:
             payload["platform_configurations"] = configs
 

@@ -76,6 +76,19 @@ class PublishClient:
                 f"post_id: {post_id} is already used by a different request "
                 f"({', '.join(differs)} differ); use a new post_id"])
 
+    def _check_route(self, checked: PublishInput) -> None:
+        """A thread or first comment needs a LATE key in the user's chain (tasks.routing)."""
+        from db.pool import connection
+        from providers.content import late_only
+        from tasks.routing import intake_problem
+
+        if not late_only(checked.overrides):
+            return
+        with connection() as conn:
+            problem = intake_problem(conn, str(checked.user_id), checked.overrides)
+        if problem:
+            raise InvalidRequest(problem.split("; "))
+
     def enqueue_post(
         self,
         user_id: str,
@@ -88,10 +101,12 @@ class PublishClient:
         post_id: str | None = None,
         platform_options: dict[str, dict[str, Any]] | None = None,
         account_ids: dict[str, str] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> str:
         """Validate, send `social.publish_post`, return the post id (chosen here if absent).
         `account_ids` (platform -> provider account id) picks among the accounts the user
-        may use; one the user may not use fails that target at send time."""
+        may use; one the user may not use fails that target at send time. `overrides`
+        gives a platform its own content, media and options (README: per-platform content)."""
         checked = check_publish_input(
             user_id=user_id,
             content=content,
@@ -103,9 +118,11 @@ class PublishClient:
             post_id=post_id,
             platform_options=platform_options,
             account_ids=account_ids,
+            overrides=overrides,
         )
         pid = str(checked.post_id or uuid.uuid4())
         if self.record_first:
+            self._check_route(checked)
             self._record(checked, pid)
         kwargs = {
             "user_id": str(checked.user_id),
@@ -118,6 +135,7 @@ class PublishClient:
             "post_id": pid,
             "platform_options": checked.platform_options or None,
             "account_ids": checked.account_ids or None,
+            "overrides": checked.overrides or None,
         }
         task_id = str(uuid.uuid4())
         header = self._mark_in_flight(pid, task_id, "social.publish_post")
@@ -163,8 +181,10 @@ class PublishClient:
         scheduled_for: datetime | str | None = None,
         post_id: str | None = None,
         account_ids: dict[str, str] | None = None,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> str:
-        """Send `social.publish_batch`; the worker reads the caption from the calendar."""
+        """Send `social.publish_batch`; the worker reads the caption from the calendar
+        (and the batch's own `overrides`, unless these are given)."""
         problems: list[str] = []
         uid = parse_uuid("user_id", user_id, problems, required=True)
         cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
@@ -182,9 +202,12 @@ class PublishClient:
                 media_urls=list(media_urls) if media_urls is not None else None,
                 scheduled_for=scheduled_for,
                 account_ids=account_ids,
+                overrides=overrides,
             ).account_ids
         except InvalidRequest as exc:
-            problems.extend(p for p in exc.problems if not p.startswith(("user_id", "content")))
+            # Without overrides here, the calendar's apply: the worker checks them.
+            skip = ("user_id", "content") + (() if overrides is not None else ("overrides",))
+            problems.extend(p for p in exc.problems if not p.startswith(skip))
         if problems or uid is None or cid is None:
             raise InvalidRequest(problems)
         final_id = str(pid or uuid.uuid4())
@@ -200,6 +223,7 @@ class PublishClient:
                 "scheduled_for": _iso(scheduled_for),
                 "post_id": final_id,
                 "account_ids": accounts or None,
+                "overrides": overrides,
             },
         )
         return final_id
@@ -234,8 +258,11 @@ class PublishClient:
         for batch in batches:
             # The words and media are part of the id: an edited batch is a new post, while
             # re-sending the same calendar repeats the same posts (and changes nothing).
+            words: list[Any] = [batch.caption, list(batch.media_urls)]
+            if batch.overrides:  # per-platform words too (absent: the ids stay as they were)
+                words.append(batch.overrides)
             what = hashlib.sha256(
-                json.dumps([batch.caption, list(batch.media_urls)]).encode()).hexdigest()[:16]
+                json.dumps(words, sort_keys=True).encode()).hexdigest()[:16]
             post_id = str(uuid.uuid5(
                 CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}:{what}"))
             when = batch.scheduled_for

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, overload
 
@@ -31,6 +31,7 @@ from providers.errors import ProviderCallError
 from providers.late import LateProvider
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
+from tasks import routing
 from tasks.chain import DISPLAY, Step, build_chain, idempotency_key, step_at_or_after
 from tasks.decisions import Decision, Policy, decide
 from tasks.planning import Plan, plan, plan_no_step, plan_poison
@@ -223,10 +224,13 @@ def attempt_once(
     now = datetime.now(UTC)
     step = step_at_or_after(chain, claim.step)
     claim, step, skipped = _skip_open_circuits(claim, chain, step)
+    claim, step, by_capability, passed = routing.skip_incapable(claim, chain, step)
+    skipped += by_capability
     if step is None:
         return Attempted(plan_no_step(claim.targets, claim.platforms, bool(chain), now), None,
                          skipped=skipped)
-    pending = tuple(p for p in claim.platforms if claim.targets[p]["status"] == "pending")
+    pending = tuple(p for p in claim.platforms
+                    if claim.targets[p]["status"] == "pending" and p not in passed)
     request = PublishRequest(
         content=claim.content,
         platforms=pending,
@@ -234,6 +238,7 @@ def attempt_once(
         scheduled_for=scheduled_for,
         idempotency_key=idempotency_key(claim.post_id, step.index),
         platform_options=claim.platform_options or {},
+        overrides=claim.overrides or {},
         user_id=claim.user_id,
         credential_source=step.source,
         account_ids=dict(claim.account_ids or {}),
@@ -257,6 +262,7 @@ def attempt_once(
         reconciling=claim.needs_reconcile,
         now=now,
         max_countdown=policy.max_countdown,
+        passed_over=passed,
     )
     row = ledger.AttemptRow(
         step=step.index,
@@ -296,20 +302,9 @@ def _skip_open_circuits(
         later = [s for s in chain if s.index > step.index and s.provider != step.provider]
         if not any(circuit.is_open(provider_for(s).base_url) is None for s in later):
             break
-        why = found.reason(DISPLAY[step.provider])
-        pending = [p for p in claim.platforms if claim.targets[p]["status"] == "pending"]
-        skipped.append(ledger.AttemptRow(
-            step=step.index, provider=step.provider, credential_source=step.source,
-            platforms=pending, idempotency_key=None, http_status=None, latency_ms=0,
-            outcome="skipped", error=why, provider_post_id=None))
-        targets = {p: dict(t) for p, t in claim.targets.items()}
-        for p in pending:
-            entry = f"{step.label}: {why}"
-            previous = targets[p].get("error")
-            targets[p]["error"] = f"{previous} | {entry}" if previous else entry
-        step = step_at_or_after(chain, step.index + 1)
-        claim = replace(claim, targets=targets, step=step.index if step else claim.step,
-                        step_attempts=0, paced_since=None)
+        claim, step, row = routing.skip_step(claim, chain, step,
+                                             found.reason(DISPLAY[step.provider]))
+        skipped.append(row)
     return claim, step, tuple(skipped)
 
 

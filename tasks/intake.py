@@ -19,6 +19,8 @@ from db import campaigns, posts
 from db import delivery as ledger
 from db.errors import DbError, InvalidInput, NotFound
 from db.pool import connection
+from providers.content import late_only
+from tasks import routing
 from tasks.delivery import ClaimedAtInsert, FirstAttempt, RepeatOfDuePost, lease_seconds
 from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
 
@@ -32,7 +34,7 @@ Acceptance = dict[str, Any]
 # "scheduled_at" must not publish at once what was meant for later).
 POST_FIELDS = frozenset({
     "user_id", "content", "platforms", "media_urls", "scheduled_for", "campaign_id",
-    "batch_number", "post_id", "platform_options", "account_ids",
+    "batch_number", "post_id", "platform_options", "account_ids", "overrides",
 })
 BATCH_FIELDS = POST_FIELDS - {"content"}
 
@@ -139,6 +141,7 @@ def new_post(data: PublishInput, post_id: uuid.UUID | str) -> posts.NewPost:
         batch_number=data.batch_number,
         platform_options=data.platform_options or None,
         account_ids=data.account_ids or None,
+        overrides=data.overrides or None,
         status="queued" if data.due_now() else "scheduled",
         error_message=None,
     )
@@ -151,6 +154,14 @@ def store(
     dsn: str | None = None,
     first: HoldFirstAttempt | None = None,
 ) -> Acceptance:
+    if late_only(data.overrides):
+        with connection(dsn) as conn:
+            unroutable = routing.intake_problem(conn, str(data.user_id), data.overrides)
+        if unroutable:
+            raw = {"user_id": str(data.user_id), "content": data.content,
+                   "campaign_id": data.campaign_id and str(data.campaign_id),
+                   "batch_number": data.batch_number}
+            return _record_refusal(raw, post_id, unroutable, dsn)
     due = data.due_now()
     new = new_post(data, post_id)
     if due and first is not None:
@@ -228,5 +239,7 @@ def accept_batch(
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
         "account_ids": raw.get("account_ids"),
+        "overrides": raw.get("overrides") if raw.get("overrides") is not None
+        else batch.overrides or None,
     }
     return accept(request, task_id, enqueue, dsn, first)

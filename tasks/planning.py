@@ -207,13 +207,20 @@ def plan(
     reconciling: bool,
     now: datetime | None = None,
     max_countdown: float = 300.0,
+    passed_over: dict[str, str] | None = None,
 ) -> Plan:
     """`targets` maps platform -> current target row (status, error, ...), as claimed.
-    A wait longer than `max_countdown` goes back to PostgreSQL as `scheduled`."""
+    A wait longer than `max_countdown` goes back to PostgreSQL as `scheduled`.
+    `passed_over` (platform -> reason) are pending targets this step's provider cannot
+    publish (tasks.routing): not sent, they go on to the next step whatever it answered."""
     moment = now or datetime.now(UTC)
-    pending = [p for p, t in targets.items() if t["status"] == "pending"]
+    passed = passed_over or {}
+    pending = [p for p, t in targets.items() if t["status"] == "pending" and p not in passed]
     nxt = step_at_or_after(chain, step.index + 1)
     action = decision.action
+    moved = [TargetChange(p, "pending", error=_trail(targets[p].get("error"), step,
+                                                     f"skipped: {why}"))
+             for p, why in passed.items()]
 
     if action is Action.WAIT:
         if decision.countdown > max_countdown:
@@ -252,7 +259,8 @@ def plan(
             )
             for p in pending
         ]
-        return _settle(targets, changes, platforms, None, step.index, moment)
+        return _settle(targets, changes + moved, platforms, nxt if moved else None,
+                       step.index, moment)
     if action is Action.FALL_OVER:
         changes = [
             _unserved(targets, p, step, outcome)
@@ -261,7 +269,7 @@ def plan(
                 p, "pending", error=_trail(targets[p].get("error"), step, decision.reason))
             for p in pending
         ]
-        return _settle(targets, changes, platforms, nxt, step.index, moment)
+        return _settle(targets, changes + moved, platforms, nxt, step.index, moment)
 
     # RECORD: the provider answered for the platforms it serves.
     changes = []
@@ -332,4 +340,4 @@ def plan(
     for p in outcome.missing_platforms:
         if p in pending:
             changes.append(_unserved(targets, p, step, outcome))
-    return _settle(targets, changes, platforms, nxt, step.index, moment)
+    return _settle(targets, changes + moved, platforms, nxt, step.index, moment)

@@ -131,6 +131,7 @@ def publish_post(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept one post: returns {post_id, status: queued|scheduled|failed[, error]} at once.
@@ -149,6 +150,7 @@ def publish_post(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "overrides": overrides,
     }
     return intake.accept(raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt())
 
@@ -165,6 +167,7 @@ def publish_batch(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept batch `batch_number` of a campaign's creative calendar as one post
@@ -180,6 +183,7 @@ def publish_batch(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "overrides": overrides,
     }
     return intake.accept_batch(
         raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt()

@@ -179,6 +179,7 @@ def memory_claim(data: PublishInput, post_id: str) -> ledger.Claim:
         media_urls=list(data.media_urls),
         platform_options=data.platform_options or None,
         account_ids=dict(data.account_ids),
+        overrides=data.overrides or None,
         step=0,
         step_attempts=0,
         needs_reconcile=False,

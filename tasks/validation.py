@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import settings
+from providers.content import list_problem, parse_overrides, required_problems
 from providers.media import check_media_url
 from providers.platforms import normalize_platform, normalize_platforms, validate
 
@@ -54,6 +55,8 @@ class PublishInput:
     post_id: uuid.UUID | None = None
     platform_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_ids: dict[str, str] = field(default_factory=dict)  # platform -> account id
+    # platform -> its own content, media and options, normalised (providers.content)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def due_now(self, now: datetime | None = None) -> bool:
         return self.scheduled_for is None or self.scheduled_for <= (now or datetime.now(UTC))
@@ -110,11 +113,9 @@ def parse_datetime(name: str, value: object, problems: list[str]) -> datetime | 
 def _string_list(name: str, value: object, problems: list[str], limit: int) -> list[str] | None:
     if value is None:
         return []
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        problems.append(f"{name}: must be a list of strings, got {type(value).__name__}")
-        return None
-    if len(value) > limit:
-        problems.append(f"{name}: at most {limit} items, got {len(value)}")
+    wrong = list_problem(name, value, limit)
+    if wrong or not isinstance(value, list | tuple):
+        problems.append(wrong or name)
         return None
     bad = [i for i, item in enumerate(value) if not isinstance(item, str)]
     if bad:
@@ -135,6 +136,7 @@ def check_publish_input(
     post_id: object = None,
     platform_options: object = None,
     account_ids: object = None,
+    overrides: object = None,
     now: datetime | None = None,
 ) -> PublishInput:
     """Return the request in typed form, or raise InvalidRequest listing every problem."""
@@ -203,14 +205,17 @@ def check_publish_input(
             options = platform_options
 
     accounts = parse_account_ids(account_ids, names, problems)
+    per_platform = parse_overrides(overrides, names, problems, check_media_url)
 
     if text and names:
         # Platform rules too, whatever else is wrong; a field already faulted (media_urls[2]
         # faults media_urls) is not judged again on what was left of it.
         faulted = {p.split(":", 1)[0].split("[", 1)[0] for p in problems}
-        for problem in validate(text, names, media, options):
+        for problem in validate(text, names, media, options, overrides=per_platform):
             if problem.field.split("[", 1)[0] not in faulted:
                 problems.append(str(problem))
+    if names:
+        problems.extend(required_problems(names, per_platform, options))
 
     if problems or uid is None:
         raise InvalidRequest(problems or ["user_id: is required (a UUID)"])
@@ -225,6 +230,7 @@ def check_publish_input(
         post_id=pid,
         platform_options=options,
         account_ids=accounts,
+        overrides=per_platform,
     )
 
 

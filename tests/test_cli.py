@@ -226,6 +226,44 @@ def test_post_bad_input_names_every_field_and_sends_nothing(
     assert run("post", "--user", new_user(), "-p", "twitter").exit_code == 2  # no content
 
 
+def test_post_overrides_from_flags_and_a_file(
+    env: dict[str, str], broker: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LATE_API_KEY", "late-global-for-threads")  # a thread needs LATE
+    file = tmp_path / "overrides.json"
+    file.write_text(json.dumps({"linkedin": {"content": "From the file"},
+                                "x": {"content": "the file's, replaced"}}))
+    result = run(
+        "post", "--user", new_user(), "-p", "x,linkedin", "--overrides", str(file),
+        "--override", "twitter.content=Short for X",
+        "--override", 'x.thread=["2/ more", "3/ end"]',
+        "--override", "twitter.reply_settings=following", "Common words")
+    assert result.exit_code == 0, result.output
+    [msg] = queued_messages(broker)
+    assert msg["kwargs"]["overrides"] == {
+        "linkedin": {"content": "From the file"},
+        "twitter": {"content": "Short for X", "reply_settings": "following",
+                    "thread": [{"content": "2/ more"}, {"content": "3/ end"}]},
+    }
+
+
+def test_post_bad_overrides_name_each_field_and_send_nothing(
+    env: dict[str, str], broker: Any
+) -> None:
+    result = run("post", "--user", new_user(), "-p", "youtube,tiktok", "--media",
+                 "https://cdn.example.com/v.mp4", "--override", "youtube.titel=Launch",
+                 "--override", "tiktok.express_consent_given=true", "hi")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    for field in ("overrides.youtube.titel: unknown field", "overrides.youtube.title",
+                  "overrides.tiktok.content_preview_confirmed"):
+        assert field in line, line
+    assert "overrides.tiktok.express_consent_given" not in line
+    assert queued_messages(broker) == []
+    bad = run("post", "--user", new_user(), "-p", "x", "--override", "x.content", "hi")
+    assert bad.exit_code == 2 and "PLATFORM.FIELD=VALUE" in one_error_line(bad)
+
+
 def test_post_wait_follows_the_post_to_its_end(
     env: dict[str, str], broker: Any, tmp_path: Path
 ) -> None:
@@ -469,6 +507,11 @@ def test_campaign_create_refuses_a_bad_calendar(env: dict[str, str], tmp_path: P
                      input='[{"caption": "ok"}, {"media_urls": []}]')
     assert no_caption.exit_code == 2
     assert one_error_line(no_caption) == "Error: --calendar: batch 2: caption: missing or empty"
+    typo = run("campaign", "create", "--user", user, "--name", "x", "--calendar", "-",
+               input='[{"caption": "ok", "overrides": {"youtube": {"titel": "t"}}}]')
+    assert typo.exit_code == 2
+    assert one_error_line(typo).startswith(
+        "Error: --calendar: batch 1: overrides.youtube.titel: unknown field")
     with conn() as c:
         count = c.execute("SELECT count(*) AS n FROM campaigns WHERE user_id = %s",
                           (user,)).fetchone()

@@ -67,7 +67,10 @@ def test_a_provider_side_failure_on_bluesky_goes_on_through_late_alone(
     video = f"{sandbox.url}/_sandbox/sample/video.mp4"
     platforms = ["twitter", "linkedin", "instagram", "facebook", "tiktok", "threads",
                  "bluesky", "youtube"]
-    post_id = client().enqueue_post(user, "everywhere", platforms, media_urls=[video])
+    required = {"tiktok": {"content_preview_confirmed": True, "express_consent_given": True},
+                "youtube": {"title": "everywhere"}}
+    post_id = client().enqueue_post(user, "everywhere", platforms, media_urls=[video],
+                                    overrides=required)
     row = wait_final(post_id, timeout=120)
     assert row["status"] == "posted", row
     targets = _targets(row)

@@ -77,6 +77,10 @@ def _check(summary: dict[str, Any]) -> None:
     assert (bluesky["provider"], bluesky["credential_source"]) == ("late", "global")
     assert bluesky["failover"]
     assert [f["platform"] for f in summary["failovers"]] == ["bluesky"]
+    # The X thread: only LATE publishes threads, so X went past PostForMe, not by failure.
+    twitter = targets.pop("twitter")
+    assert (twitter["provider"], twitter["credential_source"]) == ("late", "global")
+    assert "only LATE publishes" in twitter["routed"] and not twitter["failover"]
     assert {(t["provider"], t["credential_source"]) for t in targets.values()} == {
         ("postforme", "user")}
 

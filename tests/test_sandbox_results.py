@@ -84,9 +84,15 @@ def _status(pfm: Api, post_id: str) -> str:
     return str(pfm.get(f"/social-posts/{post_id}").json()["status"])
 
 
+# LATE refuses a TikTok target without the creator's two consents (422).
+_CONSENTS = {"tiktok": {"platformSpecificData": {"contentPreviewConfirmed": True,
+                                                 "expressConsentGiven": True}}}
+
+
 def _late_create(late: Api, platforms: tuple[str, ...], **extra: Any) -> requests.Response:
     accounts = {a["platform"]: a["_id"] for a in late.get("/accounts").json()["accounts"]}
-    targets = [{"platform": p, "accountId": accounts[p]} for p in platforms]
+    targets = [{"platform": p, "accountId": accounts[p], **_CONSENTS.get(p, {})}
+               for p in platforms]
     body = {"content": f"outcomes {time.time()}", "platforms": targets, "publishNow": True}
     return late.post("/posts", {**body, **extra})
 

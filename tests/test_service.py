@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from cryptography.fernet import Fernet
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -551,3 +552,31 @@ def test_a_post_the_platform_refused_after_acceptance_is_not_a_success(
     assert result.error and "refused by the platform" in result.error
     assert "character limit" in result.error  # the platform's own words
     assert only_post(database_url, user)["status"] == "failed"
+
+
+# -- per-platform content (beyond the seed: an optional extra argument) -----------------
+
+
+def test_create_post_with_overrides_sends_each_platform_its_own(
+    service: SocialPostingService, database_url: str, sandbox: Any
+) -> None:
+    user = new_user()
+    key = new_key(sandbox, "postforme")
+    service.save_credentials(user, "postforme", key)
+    longer = "The longer story, for LinkedIn only. " * 20  # 740 characters: too long for X
+    result = service.create_post(user, "Short for X", ["twitter", "linkedin"],
+                                 overrides={"linkedin": {"content": longer}})
+    assert result.success, result
+    post = only_post(database_url, user)
+    assert post["overrides"] == {"linkedin": {"content": longer}}
+    sent = requests.get(f"{sandbox.postforme_url}/social-posts/{result.post_id}", timeout=5,
+                        headers={"Authorization": f"Bearer {key}"}).json()
+    assert (sent["caption"], sent["platform_configurations"]) == (
+        "Short for X", {"linkedin": {"caption": longer}})
+    # A thread needs LATE, and this user's chain has none: refused, nothing sent.
+    refused = service.create_post(user, "hi", ["twitter"],
+                                  overrides={"twitter": {"thread": ["2/ more"]}})
+    assert not refused.success
+    assert (refused.error or "").startswith(
+        "overrides.twitter: twitter asks for threads, which only LATE publishes")
+    assert sandbox.stats()["postforme"]["creates"] == 1

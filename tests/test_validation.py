@@ -249,7 +249,9 @@ def test_bluesky_counts_graphemes() -> None:
     ],
 )
 def test_media_rules_per_platform(platforms: list[str], media: list[str], expected: str) -> None:
-    assert one(platforms=platforms, media_urls=media).startswith(expected)
+    required = {"youtube": {"title": "t"}, "pinterest": {"board_id": "b1"}}
+    overrides = {p: required[p] for p in platforms if p in required}
+    assert one(platforms=platforms, media_urls=media, overrides=overrides).startswith(expected)
 
 
 def test_youtube_title_limit() -> None:
@@ -263,8 +265,13 @@ def test_youtube_title_limit() -> None:
     )
 
 
-def test_pinterest_without_a_board_is_only_a_warning() -> None:
-    assert check(platforms=["pinterest"], media_urls=[IMG]).platforms == ("pinterest",)
+def test_pinterest_needs_a_board() -> None:
+    assert one(platforms=["pinterest"], media_urls=[IMG]) == (
+        "overrides.pinterest.board_id: pinterest needs a board to pin to")
+    # the older raw platform_options carry one too
+    options = {"pinterest": {"board_ids": ["b1"]}}
+    assert check(platforms=["pinterest"], media_urls=[IMG],
+                 platform_options=options).platforms == ("pinterest",)
 
 
 # -- huge lists -------------------------------------------------------------------------------

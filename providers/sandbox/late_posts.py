@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from providers.sandbox.common import Context, PostStore, new_token, visible
 from providers.sandbox.faults import FaultSpec, canonical_platform
+from providers.sandbox.late_custom import consent_error, with_custom
 from providers.sandbox.late_publish import Post, apply_due, new_target, publish
 from providers.sandbox.late_wire import error
 from providers.sandbox.media import VIDEO_EXTENSIONS
@@ -64,6 +65,9 @@ class LatePosts(PostStore[Post]):
         if isinstance(parsed, Response):
             return parsed
         content, accounts, media_items, scheduled_for, timezone = parsed
+        refused = consent_error(body_in)
+        if refused is not None:
+            return refused
         publish_now = body_in.get("publishNow") is True
         if publish_now:
             status = "publishing"
@@ -75,7 +79,7 @@ class LatePosts(PostStore[Post]):
             id=new_token(12),
             key=key.key,
             content=content,
-            targets=[new_target(a) for a in accounts],
+            targets=with_custom([new_target(a) for a in accounts], body_in),
             accounts=accounts,
             media_items=media_items,
             scheduled_for=scheduled_for,

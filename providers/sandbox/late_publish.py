@@ -115,12 +115,14 @@ def publish(
     """Publish (or re-publish failed) targets from `start`: at once, or still `pending`
     for pending_seconds when pending_platforms / pending_rate say so; successes on a
     regress platform also get their later failure planned."""
-    media = [(m["url"], m.get("type")) for m in post.media_items]
+    common = [(m["url"], m.get("type")) for m in post.media_items]
     by_id = {a.id: a for a in post.accounts}
     for target in post.targets:
         if only_failed and target["status"] != "failed":
             continue
         account = by_id[target["accountId"]]
+        own = target.get("customMedia")
+        media = [(m["url"], m.get("type")) for m in own] if own else common
         post.plans = [p for p in post.plans if p[1] != account.id]
         held = account.platform in spec.pending_platforms or ctx.faults.draw(spec.pending_rate)
         at = start + spec.pending_seconds if held else start

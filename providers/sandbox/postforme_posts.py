@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from providers.sandbox.common import Context, PostStore, new_token, visible
 from providers.sandbox.faults import FaultSpec, canonical_platform
+from providers.sandbox.postforme_published import configuration, published
 from providers.sandbox.postforme_results import Planned, effective_media, plan_results
 from providers.sandbox.postforme_wire import account_json, error, local_media_errors
 from providers.sandbox.state import Account, KeyEntry
@@ -180,7 +181,12 @@ class PostForMePosts(PostStore[Post]):
                                 post.account_configurations, a))
             for a in post.accounts
         ]
-        planned = plan_results(self.ctx, spec, post.id, targets, start)
+        details = {
+            a.id: {"published": published(post.caption, configuration(
+                post.platform_configurations, post.account_configurations, a), media, a)}
+            for a, media in targets
+        }
+        planned = plan_results(self.ctx, spec, post.id, targets, start, details)
         post.status = "processing"
         post.stuck = planned is None
         post.planned = planned or []

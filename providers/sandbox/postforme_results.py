@@ -49,7 +49,8 @@ def effective_media(
     ]
 
 
-def _result(post_id: str, account: Account, failure: Failure | None, at: float) -> dict[str, Any]:
+def _result(post_id: str, account: Account, failure: Failure | None, at: float,
+            details: dict[str, Any] | None = None) -> dict[str, Any]:
     ppid = None if failure else platform_post_id()
     return {
         "id": f"spr_{new_token()}",
@@ -58,7 +59,7 @@ def _result(post_id: str, account: Account, failure: Failure | None, at: float) 
         "platform": wire_platform(account.platform),
         "success": failure is None,
         "error": None if failure is None else failure.message,
-        "details": {},
+        "details": details or {},
         "platform_data": {
             "id": ppid,
             "url": ppid and platform_post_url(account.platform, account.username, ppid),
@@ -80,6 +81,7 @@ def plan_results(
     post_id: str,
     accounts: list[tuple[Account, list[tuple[str, str | None]]]],
     start: float,
+    details: dict[str, dict[str, Any]] | None = None,
 ) -> list[Planned] | None:
     """Every result the post will get, each with the time it becomes visible; None for
     a post that stays `processing` for good. A duplicated account's failed result shows
@@ -94,5 +96,6 @@ def plan_results(
             first = (start + done) / 2
             retry = failure_of("platform_error", account.platform)
             planned.append((first, _result(post_id, account, retry, first)))
-        planned.append((done, _result(post_id, account, failure, done)))
+        extra = (details or {}).get(account.id)
+        planned.append((done, _result(post_id, account, failure, done, extra)))
     return planned

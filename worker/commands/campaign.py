@@ -52,7 +52,8 @@ def _read_calendar(stream: TextIO) -> dict[str, Any]:
 @click.option("--name", required=True, help="A name people recognise.")
 @click.option(
     "--calendar", "calendar_file", required=True, type=click.File("r", encoding="utf-8"),
-    help='JSON file (- for stdin): {"batches": [{"caption", "media_urls", "scheduled_for"}]}.',
+    help='JSON file (- for stdin): {"batches": [{"caption", "media_urls", "scheduled_for", '
+         '"overrides"}]}.',
 )
 @click.option("--id", "campaign_id", type=click.UUID, help="Choose the campaign id.")
 def create(
@@ -75,8 +76,24 @@ def create(
         except InvalidInput as exc:  # leaving the block rolls the campaign back
             problem = str(exc).replace(f"campaign {cid} ", "", 1)
             raise BadInput(f"--calendar: {problem}") from None
+        problems = _override_problems(batches)
+        if problems:  # leaving the block rolls the campaign back
+            raise BadInput("--calendar: " + "; ".join(problems))
     note(f"created campaign {cid} {name!r} with {len(batches)} batch(es)")
     click.echo(cid)
+
+
+def _override_problems(batches: list[Any]) -> list[str]:
+    """Each batch's `overrides` checked by the schema (providers.content); the platforms'
+    rules and required fields wait for the platforms, chosen when a batch is published."""
+    from providers.content import parse_overrides
+
+    problems: list[str] = []
+    for batch in batches:
+        found: list[str] = []
+        parse_overrides(batch.overrides, [], found)
+        problems.extend(f"batch {batch.batch_number}: {p}" for p in found)
+    return problems
 
 
 def _campaign_posts(conn: Any, row: dict[str, Any]) -> list[dict[str, Any]]:

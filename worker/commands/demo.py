@@ -44,6 +44,7 @@ from worker.demo.stores import apply_migrations, encryption_key, start_stores
 # Settings this process needs too: it stores the user and campaign and enqueues the posts.
 SHARED_WITH_PRODUCER = (
     "DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEY", "SOCIALPOST_ALLOW_PRIVATE_URLS",
+    "LATE_API_KEY",  # the client checks that an X thread has a LATE key to go through
 )
 
 

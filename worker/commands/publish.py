@@ -8,7 +8,7 @@ alone, so scripts can capture it; everything else goes to stderr.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -24,6 +24,7 @@ from worker.commands.common import (
     read_text_argument,
 )
 from worker.commands.follow import wait_final
+from worker.commands.overrides_option import overrides_options, read_overrides
 
 WAIT_HELP = "Wait until the post is final and show its targets (exit 1 unless posted)."
 TIMEOUT_HELP = "With --wait: give up after this many seconds (0 = no limit)."
@@ -119,6 +120,7 @@ def finish_waiting(post_id: str, timeout: float) -> None:
     help='Per-platform options, e.g. \'{"youtube": {"title": "Launch"}}\'.',
 )
 @click.option("--account", "accounts", multiple=True, metavar="PLATFORM=ID", help=ACCOUNT_HELP)
+@overrides_options
 @click.option("--wait", is_flag=True, help=WAIT_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
               help=TIMEOUT_HELP)
@@ -133,6 +135,8 @@ def post(
     post_id: str | None,
     options_json: str | None,
     accounts: tuple[str, ...],
+    override_values: tuple[str, ...],
+    overrides_file: TextIO | None,
     wait: bool,
     timeout: float,
 ) -> None:
@@ -147,11 +151,15 @@ def post(
       socialpost post --user $U -p instagram --media https://cdn.example/a.jpg - < caption.txt
       socialpost post --user $U -p bluesky --at 2026-06-01T09:00:00+02:00 "Tomorrow"
       socialpost post --user $U -p linkedin --account linkedin=spc_123 "From the brand page"
+      socialpost post --user $U -p twitter,linkedin,youtube --media https://cdn.example/v.mp4 \\
+        --override linkedin.content="The longer story ..." --override youtube.title=Launch \\
+        --override twitter.thread='["More in the thread", "And the end"]' "We are live!"
     """
     text = read_text_argument(content, "content")
     names = platforms_option(platforms, strict=False)
     options = _options_json(options_json)
     account_ids = _accounts_option(accounts)
+    overrides = read_overrides(override_values, overrides_file)
     with cli_errors():
         pid = producer().enqueue_post(
             user_id,
@@ -164,6 +172,7 @@ def post(
             post_id=post_id,
             platform_options=options,
             account_ids=account_ids,
+            overrides=overrides,
         )
     note(f"enqueued post {pid} for {', '.join(names)} {_when_text(at)}")
     click.echo(pid)

@@ -86,10 +86,20 @@ def post_header(post: Post) -> str:
         ("step", post.get("step")),
         ("attempts", len(post.get("attempts") or []) or None),
         ("media", post.get("media_urls") or None),
+        ("own content", _overridden(post.get("overrides"))),
         ("error", post.get("error_message")),
     ]
     content = ("content", render.clip(render.cell(post.get("content")), 200))
     return render.fields([*always, *[f for f in optional if f[1] is not None], content])
+
+
+def _overridden(overrides: object) -> str | None:
+    """Which platforms have their own fields, and which: `linkedin: content; youtube:
+    title, privacy` (the values are in `show --json`)."""
+    if not isinstance(overrides, dict) or not overrides:
+        return None
+    return "; ".join(f"{platform}: {', '.join(fields)}"
+                     for platform, fields in overrides.items() if isinstance(fields, dict))
 
 
 def show_post(post: Post) -> str:

@@ -31,6 +31,8 @@ def failover_reason(row: dict[str, Any], target: dict[str, Any]) -> str | None:
     platform = target["platform"]
     if (target["provider"], target["credential_source"]) in ((None, None), ("postforme", "user")):
         return None
+    if routed_reason(row, target):
+        return None
     earlier = []
     for a in row["attempts"]:
         if platform not in (a["platforms"] or [platform]):
@@ -45,6 +47,18 @@ def failover_reason(row: dict[str, Any], target: dict[str, Any]) -> str | None:
             earlier.append(f"{label}: {a['outcome']}")
     chain = "; ".join(earlier) if earlier else "an earlier step did not take it"
     return f"{chain} -> {_label(target['provider'], target['credential_source'])}"
+
+
+def routed_reason(row: dict[str, Any], target: dict[str, Any]) -> str | None:
+    """Why a target went straight past the PostForMe steps (it asks for what only LATE
+    publishes): the skip's reason, when every earlier attempt on it was such a skip."""
+    platform = target["platform"]
+    earlier = [a for a in row["attempts"] if platform in (a["platforms"] or [])
+               and a["provider"] != target["provider"]]
+    if earlier and all(a["outcome"] == "skipped" and "only LATE" in (a["error"] or "")
+                       for a in earlier):
+        return str(earlier[0]["error"])
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -66,7 +80,7 @@ def summarise(posts: list[DemoPost], finished: bool) -> dict[str, Any]:
             targets.append({
                 "platform": t["platform"], "status": t["status"], "provider": t["provider"],
                 "credential_source": t["credential_source"], "url": t["platform_post_url"],
-                "error": t["error"], "failover": reason,
+                "error": t["error"], "failover": reason, "routed": routed_reason(row, t),
             })
             if reason and t["status"] == "posted":
                 failovers.append({"post_id": post.post_id, "platform": t["platform"],
@@ -91,6 +105,8 @@ def print_table(summary: dict[str, Any], out: Out) -> None:
                          t["url"] or (t["error"] or "")[:60] or "-"))
             if t["failover"]:
                 notes.append(f"failover {post['label']} {t['platform']}: {t['failover']}")
+            if t.get("routed"):
+                notes.append(f"routed {post['label']} {t['platform']}: {t['routed']}")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         out.line("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])

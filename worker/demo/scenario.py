@@ -2,8 +2,10 @@
 
 Why it exists: this is what the demo shows. A user whose PostForMe key reaches every
 platform but Bluesky (which falls over to the global LATE key), a campaign with a batch now,
-a batch scheduled a few seconds ahead (released by beat) and a video, all enqueued through
-the producer client as a service would, then followed in PostgreSQL until every post is final.
+a batch scheduled a few seconds ahead (released by beat), and one post with the right words
+and options per network (its own caption for X, LinkedIn and Pinterest, a YouTube title, a
+Pinterest board, an X thread, which only LATE publishes), all enqueued through the
+producer client as a service would, then followed in PostgreSQL until every post is final.
 """
 
 from __future__ import annotations
@@ -110,16 +112,19 @@ def publish(app: Celery, sandbox_url: str, user_id: str, delay: float) -> list[D
     image = f"{sandbox_url}/_sandbox/sample/image.jpg"
     video = f"{sandbox_url}/_sandbox/sample/video.mp4"
     due = (datetime.now(UTC) + timedelta(seconds=delay)).replace(microsecond=0)
+    consents = {"content_preview_confirmed": True, "express_consent_given": True}
     calendar = {"batches": [
-        {"caption": "socialpost demo: one caption, five networks. #demo", "media_urls": []},
+        {"caption": "socialpost demo: one caption, three networks. #demo", "media_urls": []},
         {"caption": "socialpost demo: a picture, released on time by beat. #demo",
-         "media_urls": [image], "scheduled_for": due.isoformat()},
+         "media_urls": [image], "scheduled_for": due.isoformat(),
+         "overrides": {"tiktok": {**consents, "privacy": "public"}}},
     ]}
     with connect() as conn:
         campaign_id = str(campaigns.create_campaign(conn, user_id, "socialpost demo", calendar))
     client = PublishClient(app)
-    text = ["twitter", "linkedin", "facebook", "threads", FAILOVER_PLATFORM]
-    pictures = ["instagram", "tiktok", "pinterest"]
+    text = ["facebook", "threads", FAILOVER_PLATFORM]
+    pictures = ["instagram", "tiktok"]
+    tuned = ["twitter", "linkedin", "youtube", "pinterest"]
     return [
         DemoPost("1 now", client.enqueue_batch(user_id, campaign_id, 1, text), text),
         DemoPost(
@@ -128,15 +133,30 @@ def publish(app: Celery, sandbox_url: str, user_id: str, delay: float) -> list[D
             pictures, due=due,
         ),
         DemoPost(
-            "3 video",
+            "3 per-platform",
             client.enqueue_post(
-                user_id, "socialpost demo: a video for YouTube.", ["youtube"],
-                media_urls=[video], campaign_id=campaign_id,
-                platform_options={"youtube": {"title": "socialpost demo"}},
+                user_id, "socialpost demo: one post, the right words for each network.",
+                tuned, media_urls=[video], campaign_id=campaign_id,
+                overrides=per_platform(image),
             ),
-            ["youtube"],
+            tuned,
         ),
     ]
+
+
+def per_platform(image: str) -> dict[str, dict[str, Any]]:
+    """Post 3's own words and options per network: the thread sends X through LATE."""
+    return {
+        "twitter": {"content": "socialpost demo: one post, four networks. A thread follows.",
+                    "thread": ["2/ LinkedIn gets the long version, YouTube a title.",
+                               "3/ Pinterest pins the picture to a board."]},
+        "linkedin": {"content": "socialpost demo. One post, written once and tuned per "
+                                "network: this longer text is LinkedIn's own, X gets a "
+                                "thread, YouTube a title and Pinterest a board."},
+        "youtube": {"title": "socialpost demo", "privacy": "unlisted"},
+        "pinterest": {"content": "Pinned by the socialpost demo.", "board_id": "demo-board",
+                      "title": "socialpost demo", "media_urls": [image]},
+    }
 
 
 def producer_app(broker: str, backend: str) -> Celery:
