@@ -206,6 +206,10 @@ class Settings:
                                      "celerybeat-schedule)")
     flower_basic_auth: str | None = _var("FLOWER_BASIC_AUTH", None, "user:password",
                                          "Flower refuses to start without it", secret=True)
+    api_max_body_bytes: int = _var(
+        "SOCIALPOST_API_MAX_BODY_BYTES", 1 * MIB, "bytes",
+        "the HTTP API refuses a larger request body (413) before reading the rest",
+        minimum=1024)
 
     def __post_init__(self) -> None:
         if self.db_pool_max < self.db_pool_min:

@@ -22,7 +22,7 @@ ENV_EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
 # docker-compose's own variables: they configure containers, not our code
 COMPOSE_ONLY = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "FLOWER_PORT",
                 "SANDBOX_PORT", "SOCIALPOST_IMAGE_TAG", "COMPOSE_PROFILES"}
-CODE_DIRS = ("db", "providers", "tasks", "worker")
+CODE_DIRS = ("api", "db", "providers", "tasks", "worker")
 CODE_FILES = ("celeryconfig.py", "social_posting_service.py")
 # Reading a setting; passing the environment on to a child ({**os.environ}) is not one.
 ENV_READ = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=)")

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "See it all work: a campaign to nine platforms, scheduled batch, failover.",
     ),
+    "api": ("worker.commands.api", "api", "Serve the HTTP API (FastAPI on uvicorn)."),
+    "tokens": ("worker.commands.tokens", "tokens", "Create, list or revoke HTTP API tokens."),
     "worker": ("worker.commands.procs", "worker", "Run a Celery worker (publishing, maintenance)."),
     "beat": ("worker.commands.procs", "beat", "Run Celery beat (releases, recovery, refreshes)."),
     "flower": ("worker.commands.procs", "flower", "Run Flower, with basic auth required."),
