@@ -1,7 +1,175 @@
-"""Provider webhooks in (`/hooks/postforme`, `/hooks/late`): filled by issue 14 part B."""
+"""Provider webhooks in: `POST /hooks/postforme` and `POST /hooks/late`, the fast path for
+confirmed outcomes (beat's confirmation sweep stays the net).
+
+No bearer token: each provider proves itself its own way, checked in constant time
+before the body is read as JSON. PostForMe sends its webhook's secret raw in
+`Post-For-Me-Webhook-Secret`; LATE signs the raw body (`X-Zernio-Signature`, legacy
+`X-Late-Signature`: hex HMAC-SHA256 with the secret). The secrets are
+POSTFORME_WEBHOOK_SECRET / LATE_WEBHOOK_SECRET and the ones `socialpost hooks register`
+stored (either passes, so a new registration works before the settings change). An
+unverifiable event is `401`, a malformed one `400`; neither changes anything.
+
+The request does the minimum (PostForMe gives up after 1 s): verify, then one short
+transaction (tasks.provider_hooks.receive: take the event once, judge and write its
+targets as the poll would). A post a worker holds right now is `503` with Retry-After:
+the provider's retry applies it, or the sweep does.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+import settings
+from api.problems import Problem, responses
+from tasks import provider_hooks
+
+log = logging.getLogger("socialpost.api.hooks")
+router = APIRouter(tags=["provider webhooks"])
+SECRETS_FOR = 10.0  # seconds a process reuses the stored secrets it read
+
+
+class Receipt(BaseModel):
+    """What became of the event."""
+
+    result: str = Field(description="`applied`, `duplicate` (taken before) or `ignored` "
+                                    "(not about an outcome we wait for)")
+    changed: int = Field(description="targets this event changed")
+
+
+_cache: dict[str, tuple[float, str | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def _stored(provider: str) -> str | None:
+    """The secret `hooks register` stored (decrypted), reused for SECRETS_FOR seconds."""
+    with _cache_lock:
+        hit = _cache.get(provider)
+        if hit is not None and time.monotonic() - hit[0] < SECRETS_FOR:
+            return hit[1]
+    from db import hooks
+    from db.pool import connection
+    from db.vault import Vault, VaultError
+
+    try:
+        vault = Vault.from_env()
+        with connection() as conn:
+            secret = hooks.stored_secret(conn, vault, provider)
+    except (VaultError, ValueError) as exc:  # no or a wrong ENCRYPTION_KEY: settings only
+        log.warning("%s webhook: the stored secret cannot be read: %s", provider,
+                    type(exc).__name__)
+        secret = None
+    with _cache_lock:
+        _cache[provider] = (time.monotonic(), secret)
+    return secret
+
+
+def secrets_for(provider: str) -> list[str]:
+    """Every secret that verifies `provider`'s webhooks: the setting's, the stored one."""
+    config = settings.current()
+    given = config.postforme_webhook_secret if provider == "postforme" \
+        else config.late_webhook_secret
+    return [s for s in dict.fromkeys([given, _stored(provider)]) if s]
+
+
+def _refuse(detail: str) -> Problem:
+    return Problem(401, "unverified-webhook", detail, title="Unverified webhook")
+
+
+def _body_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "bad-webhook", "the body is not JSON", title="Bad webhook",
+                      errors=[("body", "must be a JSON document")]) from None
+
+
+async def _take(event: provider_hooks.Event) -> Receipt:
+    from tasks.publish import _enqueue_delivery
+
+    try:
+        got = await run_in_threadpool(provider_hooks.receive, event, _enqueue_delivery)
+    except provider_hooks.Held:
+        raise Problem(503, "busy", "a worker holds this post now; send it again shortly",
+                      headers={"Retry-After": "1"}) from None
+    log.info("%s webhook %s (%s): %s, %d target(s) changed", event.provider, event.kind,
+             event.event_id, got.result, got.changed)
+    return Receipt(result=got.result, changed=got.changed)
+
+
+def _bad(exc: provider_hooks.BadEvent) -> Problem:
+    name, _, rule = str(exc).partition(": ")
+    return Problem(400, "bad-webhook", "the body is not an event of this provider's",
+                   title="Bad webhook", errors=[(name, rule or str(exc))])
+
+
+@router.post("/hooks/postforme", response_model=Receipt,
+             summary="PostForMe's webhooks (its secret in Post-For-Me-Webhook-Secret)",
+             responses=responses(400, 401, 413, 503))
+async def postforme(
+    request: Request,
+    secret: Annotated[str | None, Header(alias="Post-For-Me-Webhook-Secret",
+                                         include_in_schema=False)] = None,
+) -> Receipt:
+    """Each `social.post.result.created` (one account's outcome) updates its target as
+    the confirmation poll would; other events are acknowledged. Deduplicated on the
+    result id (`data.id`), since PostForMe sends no event id."""
+    known = await run_in_threadpool(secrets_for, "postforme")
+    if not known:
+        raise _refuse("no PostForMe webhook secret is configured (POSTFORME_WEBHOOK_SECRET "
+                      "or `socialpost hooks register`)")
+    given = (secret or "").encode()
+    if not any(hmac.compare_digest(given, k.encode()) for k in known):
+        raise _refuse("wrong or missing Post-For-Me-Webhook-Secret")
+    try:
+        event = provider_hooks.parse_postforme(_body_json(await request.body()))
+    except provider_hooks.BadEvent as exc:
+        raise _bad(exc) from None
+    return await _take(event)
+
+
+@router.post("/hooks/late", response_model=Receipt,
+             summary="LATE's webhooks (signed: X-Zernio-Signature)",
+             responses=responses(400, 401, 413, 503))
+async def late(
+    request: Request,
+    signature: Annotated[str | None, Header(alias="X-Zernio-Signature",
+                                            include_in_schema=False)] = None,
+    legacy_signature: Annotated[str | None, Header(alias="X-Late-Signature",
+                                                   include_in_schema=False)] = None,
+    event_id: Annotated[str | None, Header(alias="X-Zernio-Event-Id",
+                                           include_in_schema=False)] = None,
+    legacy_event_id: Annotated[str | None, Header(alias="X-Late-Event-Id",
+                                                  include_in_schema=False)] = None,
+    kind: Annotated[str | None, Header(alias="X-Zernio-Event",
+                                       include_in_schema=False)] = None,
+    legacy_kind: Annotated[str | None, Header(alias="X-Late-Event",
+                                              include_in_schema=False)] = None,
+) -> Receipt:
+    """`post.platform.published|failed` and `post.published|failed|partial` update the
+    targets they name as the confirmation poll would (a failure after a success is a
+    revision); other events are acknowledged. Deduplicated on `X-Zernio-Event-Id`."""
+    raw = await request.body()
+    known = await run_in_threadpool(secrets_for, "late")
+    if not known:
+        raise _refuse("no LATE webhook secret is configured (LATE_WEBHOOK_SECRET or "
+                      "`socialpost hooks register`)")
+    given = (signature or legacy_signature or "").strip().lower().encode()
+    digests = [hmac.new(k.encode(), raw, hashlib.sha256).hexdigest().encode() for k in known]
+    if not any(hmac.compare_digest(given, d) for d in digests):
+        raise _refuse("wrong or missing X-Zernio-Signature (hex HMAC-SHA256 of the body)")
+    try:
+        event = provider_hooks.parse_late(_body_json(raw), kind or legacy_kind,
+                                          event_id or legacy_event_id)
+    except provider_hooks.BadEvent as exc:
+        raise _bad(exc) from None
+    return await _take(event)

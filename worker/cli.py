@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "api": ("worker.commands.api", "api", "Serve the HTTP API (FastAPI on uvicorn)."),
     "tokens": ("worker.commands.tokens", "tokens", "Create, list or revoke HTTP API tokens."),
+    "hooks": ("worker.commands.hooks", "hooks",
+              "Register our webhook endpoints with PostForMe and LATE."),
     "worker": ("worker.commands.procs", "worker", "Run a Celery worker (publishing, maintenance)."),
     "beat": ("worker.commands.procs", "beat", "Run Celery beat (releases, recovery, refreshes)."),
     "flower": ("worker.commands.procs", "flower", "Run Flower, with basic auth required."),
