@@ -40,6 +40,7 @@ class Claim:
     claim_count: int = 1  # claims of this post so far, this one included
     open_claims: int = 1  # claims since the last recorded attempt, this one included
     paced_since: datetime | None = None  # waiting for a permit on this step since
+    scheduled_for: datetime | None = None  # the time it was due, when scheduled (metrics)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ WITH c AS (
                     OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
               account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
-              paced_since
+              paced_since, scheduled_for
 )
 SELECT c.*,
     (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
@@ -152,6 +153,7 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         claim_count=row["claim_count"],
         open_claims=row["open_claims"],
         paced_since=row.get("paced_since"),
+        scheduled_for=row.get("scheduled_for"),
     )
 
 
@@ -317,7 +319,8 @@ WITH ins AS (
         now() + make_interval(secs => %(lease)s), 1, 1)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id, content, platforms, media_urls, platform_options,
-              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
+              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
+              scheduled_for
 ), tgt AS (
     INSERT INTO post_targets (post_id, platform)
     SELECT ins.id, p.platform FROM ins, unnest(ins.platforms) AS p(platform)

@@ -50,6 +50,8 @@ LATE_EVENTS = frozenset({
 LATE_OUTCOMES = frozenset({"post.published", "post.failed", "post.partial",
                            "post.platform.published", "post.platform.failed"})
 _LATE_SUCCESS = {"published": True, "failed": False}
+KEEP_EVENTS = 7 * 86400.0  # seconds an event id is remembered: both providers stop
+# retrying long before (PostForMe within seconds, LATE within hours)
 
 
 class BadEvent(ValueError):
@@ -202,3 +204,9 @@ def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
     for post_id in written.requeued:
         send(post_id)
     return Receipt("applied", len(written.made))
+
+
+def forget_old_events(*, dsn: str | None = None) -> int:
+    """Forget event ids older than KEEP_EVENTS (beat's recovery sweep calls this)."""
+    with connection(dsn) as conn:
+        return hooks.prune_events(conn, KEEP_EVENTS)
