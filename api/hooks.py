@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -36,6 +37,7 @@ from tasks import provider_hooks
 log = logging.getLogger("socialpost.api.hooks")
 router = APIRouter(tags=["provider webhooks"])
 SECRETS_FOR = 10.0  # seconds a process reuses the stored secrets it read
+REREAD_AFTER = 1.0  # ...but a request that fails with them reads them again after this
 
 
 class Receipt(BaseModel):
@@ -50,11 +52,11 @@ _cache: dict[str, tuple[float, str | None]] = {}
 _cache_lock = threading.Lock()
 
 
-def _stored(provider: str) -> str | None:
-    """The secret `hooks register` stored (decrypted), reused for SECRETS_FOR seconds."""
+def _stored(provider: str, max_age: float) -> str | None:
+    """The secret `hooks register` stored (decrypted), if read less than `max_age` s ago."""
     with _cache_lock:
         hit = _cache.get(provider)
-        if hit is not None and time.monotonic() - hit[0] < SECRETS_FOR:
+        if hit is not None and time.monotonic() - hit[0] < max_age:
             return hit[1]
     from db import hooks
     from db.pool import connection
@@ -73,12 +75,29 @@ def _stored(provider: str) -> str | None:
     return secret
 
 
-def secrets_for(provider: str) -> list[str]:
+def secrets_for(provider: str, max_age: float = SECRETS_FOR) -> list[str]:
     """Every secret that verifies `provider`'s webhooks: the setting's, the stored one."""
     config = settings.current()
     given = config.postforme_webhook_secret if provider == "postforme" \
         else config.late_webhook_secret
-    return [s for s in dict.fromkeys([given, _stored(provider)]) if s]
+    return [s for s in dict.fromkeys([given, _stored(provider, max_age)]) if s]
+
+
+async def _verified(provider: str, check: Callable[[list[str]], bool]) -> None:
+    """401 unless `check` passes with one of the provider's secrets; a failure reads the
+    stored secret again (at most once a second), so a new registration works at once."""
+    for max_age in (SECRETS_FOR, REREAD_AFTER):
+        known = await run_in_threadpool(secrets_for, provider, max_age)
+        if not known:
+            name = "POSTFORME_WEBHOOK_SECRET" if provider == "postforme" \
+                else "LATE_WEBHOOK_SECRET"
+            raise _refuse(f"no {provider} webhook secret is configured ({name} or "
+                          "`socialpost hooks register`)")
+        if check(known):
+            return
+    what = "Post-For-Me-Webhook-Secret" if provider == "postforme" else \
+        "X-Zernio-Signature (hex HMAC-SHA256 of the body)"
+    raise _refuse(f"wrong or missing {what}")
 
 
 def _refuse(detail: str) -> Problem:
@@ -123,13 +142,9 @@ async def postforme(
     """Each `social.post.result.created` (one account's outcome) updates its target as
     the confirmation poll would; other events are acknowledged. Deduplicated on the
     result id (`data.id`), since PostForMe sends no event id."""
-    known = await run_in_threadpool(secrets_for, "postforme")
-    if not known:
-        raise _refuse("no PostForMe webhook secret is configured (POSTFORME_WEBHOOK_SECRET "
-                      "or `socialpost hooks register`)")
     given = (secret or "").encode()
-    if not any(hmac.compare_digest(given, k.encode()) for k in known):
-        raise _refuse("wrong or missing Post-For-Me-Webhook-Secret")
+    await _verified("postforme", lambda known: any(
+        hmac.compare_digest(given, k.encode()) for k in known))
     try:
         event = provider_hooks.parse_postforme(_body_json(await request.body()))
     except provider_hooks.BadEvent as exc:
@@ -159,14 +174,10 @@ async def late(
     targets they name as the confirmation poll would (a failure after a success is a
     revision); other events are acknowledged. Deduplicated on `X-Zernio-Event-Id`."""
     raw = await request.body()
-    known = await run_in_threadpool(secrets_for, "late")
-    if not known:
-        raise _refuse("no LATE webhook secret is configured (LATE_WEBHOOK_SECRET or "
-                      "`socialpost hooks register`)")
     given = (signature or legacy_signature or "").strip().lower().encode()
-    digests = [hmac.new(k.encode(), raw, hashlib.sha256).hexdigest().encode() for k in known]
-    if not any(hmac.compare_digest(given, d) for d in digests):
-        raise _refuse("wrong or missing X-Zernio-Signature (hex HMAC-SHA256 of the body)")
+    await _verified("late", lambda known: any(
+        hmac.compare_digest(given, hmac.new(k.encode(), raw, hashlib.sha256).hexdigest()
+                            .encode()) for k in known))
     try:
         event = provider_hooks.parse_late(_body_json(raw), kind or legacy_kind,
                                           event_id or legacy_event_id)

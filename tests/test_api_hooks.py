@@ -1,0 +1,258 @@
+"""Provider webhooks in and /metrics (issue 14, items 4 and 5), end to end: a real
+`socialpost api` process, a worker (no beat: no confirmation sweep runs, so only a
+webhook can confirm a target here), PostgreSQL, Redis, and the sandbox sending its
+webhooks, registered by `socialpost hooks register`, to the API over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.stack import ROOT, Stack, wait_for
+from tests.workers import client, conn, new_user, post, start_stack, wait_final
+
+GLOBAL_PFM = "global-pfm-hooks-" + uuid.uuid4().hex[:8]
+GLOBAL_LATE = "global-late-hooks-" + uuid.uuid4().hex[:8]
+LATE_SECRET = "late-hook-secret-" + uuid.uuid4().hex
+T = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+WORKER_METRICS_PORT = _free_port()
+ENV = {"POSTFORME_API_KEY": GLOBAL_PFM, "LATE_API_KEY": GLOBAL_LATE,
+       "LATE_WEBHOOK_SECRET": LATE_SECRET,
+       "SOCIALPOST_WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, redis_url: str, sandbox_server: Any,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with start_stack(tmp_path_factory, database_url, redis_url, ENV, beat=False) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Iterator[str]:
+    """`socialpost api` on a free port, with the stack's environment."""
+    port = _free_port()
+    log = stack.workdir / "api.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "api", "--port", str(port), "-l", "warning"],
+            cwd=ROOT, env=stack.env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"socialpost api exited:\n{log.read_text()[-3000:]}")
+        try:
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(up, 30, "socialpost api")
+    yield url
+    proc.terminate()
+    proc.wait(15)
+
+
+@pytest.fixture
+def hooked(sandbox: Any, stack: Stack, api: str) -> str:
+    """The global keys' accounts, and our webhooks registered with both providers by the
+    CLI (the sandbox forgets them at each test's reset)."""
+    sandbox.register_key("postforme", GLOBAL_PFM, ["twitter", "linkedin"])
+    sandbox.register_key("late", GLOBAL_LATE, ["twitter", "linkedin"])
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "hooks", "register", "--url", api],
+        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert LATE_SECRET not in done.stdout + done.stderr  # printed only with --show-secrets
+    return api
+
+
+def _target(post_id: str, platform: str) -> dict[str, Any]:
+    row = post(post_id)
+    assert row is not None
+    return next(t for t in row["targets"] if t["platform"] == platform)
+
+
+def _accepted(post_id: str, platform: str) -> dict[str, Any]:
+    return wait_for(lambda: (t := _target(post_id, platform))["status"] == "accepted" and t,
+                    30, f"{platform} of {post_id} to be accepted")
+
+
+def _signed(body: dict[str, Any], secret: str, event_id: str) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body).encode()
+    return raw, {"Content-Type": "application/json", "X-Zernio-Event": body["event"],
+                 "X-Zernio-Event-Id": event_id,
+                 "X-Zernio-Signature": hmac.new(secret.encode(), raw,
+                                                hashlib.sha256).hexdigest()}
+
+
+def _late_event(row: dict[str, Any], platform: str, url: str) -> dict[str, Any]:
+    target = {"platform": platform, "status": "published", "platformPostId": "999",
+              "publishedUrl": url, "error": None}
+    return {"event": "post.platform.published",
+            "post": {"id": row["provider_post_id"], "platforms": [target]},
+            "platform": target, "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def test_a_signed_late_webhook_confirms_the_target(hooked: str, sandbox: Any) -> None:
+    sandbox.revoke_key("postforme", GLOBAL_PFM)  # the chain falls over to LATE at once
+    sandbox.set_faults("late", pending_platforms=["twitter"], pending_seconds=1.5)
+    post_id = client().enqueue_post(new_user(), "hello from a hook", ["twitter"])
+    _accepted(post_id, "twitter")
+    row = wait_final(post_id, timeout=30)  # no beat: only LATE's webhook can do this
+    target = next(t for t in row["targets"] if t["platform"] == "twitter")
+    assert (row["status"], target["status"]) == ("posted", "posted")
+    sent = [d for d in sandbox.webhook_deliveries("late")
+            if d["event"] == "post.platform.published"]
+    assert sent and sent[-1]["status"] == 200
+    assert target["platform_post_url"] and target["platform_post_id"]
+    assert "confirmed" in [a["outcome"] for a in row["attempts"]]
+
+
+def test_a_forged_late_webhook_is_refused_and_changes_nothing(hooked: str,
+                                                              sandbox: Any) -> None:
+    sandbox.revoke_key("postforme", GLOBAL_PFM)
+    sandbox.set_faults("late", pending_platforms=["linkedin"], pending_seconds=120)
+    post_id = client().enqueue_post(new_user(), "a forged hook", ["linkedin"])
+    before = _accepted(post_id, "linkedin")
+    event = _late_event(before, "linkedin", "https://www.linkedin.com/feed/update/1")
+    raw, headers = _signed(event, "not-the-secret", "evt_forged_" + uuid.uuid4().hex)
+    for sent_headers in (headers, {**headers, "X-Zernio-Signature": ""},
+                         {k: v for k, v in headers.items() if "Signature" not in k}):
+        answer = requests.post(hooked + "/hooks/late", data=raw, headers=sent_headers,
+                               timeout=T)
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert _target(post_id, "linkedin") == before  # not a field changed
+    # The same event, signed with the secret, confirms it; its retry is a duplicate.
+    raw, headers = _signed(event, LATE_SECRET, "evt_real_" + uuid.uuid4().hex)
+    first = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+    assert first.json() == {"result": "applied", "changed": 1}, first.text
+    again = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+    assert again.json() == {"result": "duplicate", "changed": 0}
+    assert _target(post_id, "linkedin")["platform_post_url"] == "https://www.linkedin.com/feed/update/1"
+    assert wait_final(post_id, timeout=15)["status"] == "posted"
+
+
+def test_a_malformed_late_event_is_400_naming_the_field(hooked: str) -> None:
+    raw, headers = _signed({"event": "post.platform.published", "post": {}}, LATE_SECRET,
+                           "evt_bad_" + uuid.uuid4().hex)
+    answer = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == [{"field": "post.id", "detail": "is required"}]
+
+
+def test_postforme_webhooks_confirm_and_a_wrong_secret_is_refused(hooked: str,
+                                                                  sandbox: Any) -> None:
+    sandbox.set_faults("postforme", result_delay_seconds=2)
+    post_id = client().enqueue_post(new_user(), "hello PostForMe", ["twitter"])
+    before = _accepted(post_id, "twitter")
+    forged = {"event_type": "social.post.result.created", "data": {
+        "id": "spr_forged", "post_id": before["provider_post_id"], "platform": "x",
+        "success": False, "error": "Token expired"}}
+    for secret in ("wrong", None):
+        headers = {"Post-For-Me-Webhook-Secret": secret} if secret else {}
+        answer = requests.post(hooked + "/hooks/postforme", json=forged, headers=headers,
+                               timeout=T)
+        assert answer.status_code == 401, answer.text
+    assert _target(post_id, "twitter") == before
+    row = wait_final(post_id, timeout=30)  # the sandbox's own webhook, with its secret
+    assert row["status"] == "posted"
+    tries = sandbox.webhook_deliveries("postforme")
+    assert tries and all(t["status"] == 200 for t in tries)
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_show_the_counts_the_ledger_shows(hooked: str, sandbox: Any) -> None:
+    # Results a second after the create: its webhook then finds the target accepted (one
+    # arriving before the worker recorded the create is left to the sweep, not run here).
+    sandbox.set_faults("postforme", result_delay_seconds=1)
+    worker_url = f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics"
+    counted_before = _samples(requests.get(worker_url, timeout=T).text)
+    ids = [client().enqueue_post(new_user(), f"counted {i}", ["twitter", "linkedin"])
+           for i in range(3)]
+    for post_id in ids:
+        assert wait_final(post_id, timeout=60)["status"] in ("posted", "partial")
+    scraped = _samples(requests.get(hooked + "/metrics", timeout=T).text)
+    with conn() as c:
+        posts = c.execute("SELECT status, COALESCE(provider, 'none') AS provider, "
+                          "count(*) AS n FROM social_posts GROUP BY 1, 2").fetchall()
+        targets = c.execute("SELECT status, COALESCE(provider, 'none') AS provider, "
+                            "count(*) AS n FROM post_targets GROUP BY 1, 2").fetchall()
+        attempts = c.execute(
+            """SELECT provider, outcome, credential_source, count(*) AS n
+               FROM post_attempts WHERE step IS NOT NULL AND post_id = ANY(%s)
+               GROUP BY 1, 2, 3""", ([uuid.UUID(i) for i in ids],)).fetchall()
+    for r in posts:
+        key = ("socialpost_posts", (("provider", r["provider"]), ("status", r["status"])))
+        assert scraped[key] == r["n"], key
+    assert sum(v for (name, _), v in scraped.items() if name == "socialpost_posts") \
+        == sum(r["n"] for r in posts)
+    for r in targets:
+        key = ("socialpost_targets", (("provider", r["provider"]), ("status", r["status"])))
+        assert scraped[key] == r["n"], key
+    assert scraped[("socialpost_scrape_ok", (("source", "postgres"),))] == 1
+    assert scraped[("socialpost_scrape_ok", (("source", "redis"),))] == 1
+    assert ("socialpost_queue_depth", (("queue", "social.publish"),)) in scraped
+    assert scraped[("socialpost_circuit_open", (("provider", "late"),))] == 0
+    # The worker counted each call it recorded for these posts, as post_attempts shows.
+    counted = _samples(requests.get(worker_url, timeout=T).text)
+    assert attempts
+    for r in attempts:
+        key = ("socialpost_attempts_total", (("credential_source", r["credential_source"]),
+                                             ("outcome", r["outcome"]),
+                                             ("provider", r["provider"])))
+        assert counted.get(key, 0) - counted_before.get(key, 0) == r["n"], (key, counted)
+    create_count = ("socialpost_create_seconds_count", (("provider", "postforme"),))
+    assert counted[create_count] - counted_before.get(create_count, 0) == len(ids)
+
+
+def test_metrics_need_the_token_when_one_is_set(stack: Stack, api: str) -> None:
+    del api
+    env = {**stack.env, "SOCIALPOST_METRICS_TOKEN": "m-" + uuid.uuid4().hex}
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "api", "--port", str(port), "-l", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(url + "/healthz", timeout=1).ok
+            except requests.ConnectionError:
+                return proc.poll() is not None
+        wait_for(up, 30, "the second api")
+        assert requests.get(url + "/metrics", timeout=T).status_code == 401
+        ok = requests.get(url + "/metrics", timeout=T, headers={
+            "Authorization": f"Bearer {env['SOCIALPOST_METRICS_TOKEN']}"})
+        assert ok.status_code == 200 and "socialpost_posts" in ok.text
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert os.environ.get("SOCIALPOST_METRICS_TOKEN") is None
