@@ -224,10 +224,10 @@ def test_metrics_show_the_counts_the_ledger_shows(hooked: str, sandbox: Any) -> 
     counted = _samples(requests.get(worker_url, timeout=T).text)
     assert attempts
     for r in attempts:
-        key = ("socialpost_attempts_total", (("credential_source", r["credential_source"]),
-                                             ("outcome", r["outcome"]),
-                                             ("provider", r["provider"])))
-        assert counted.get(key, 0) - counted_before.get(key, 0) == r["n"], (key, counted)
+        calls = ("socialpost_attempts_total", (("credential_source", r["credential_source"]),
+                                               ("outcome", r["outcome"]),
+                                               ("provider", r["provider"])))
+        assert counted.get(calls, 0) - counted_before.get(calls, 0) == r["n"], calls
     create_count = ("socialpost_create_seconds_count", (("provider", "postforme"),))
     assert counted[create_count] - counted_before.get(create_count, 0) == len(ids)
 
