@@ -47,13 +47,14 @@ def test_other_late_events_are_acknowledged_without_results() -> None:
 
 
 def test_a_postforme_failure_waits_for_the_poll_and_an_unnamed_account_too() -> None:
-    body = {"event_type": "social.post.result.created", "data": {
+    data: dict[str, object] = {
         "id": "spr_1", "post_id": "sp_1", "social_account_id": "spc_1", "platform": "x",
-        "success": False, "error": "Internal error while publishing, please retry"}}
+        "success": False, "error": "Internal error while publishing, please retry"}
+    body = {"event_type": "social.post.result.created", "data": data}
     event = parse_postforme(body)
     assert event.final is False  # PostForMe may yet retry it into a success
     assert event.results["twitter"].error_class == "provider"
-    del body["data"]["platform"]
+    del data["platform"]
     assert parse_postforme(body).unplaced is True
 
 
