@@ -24,9 +24,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -131,18 +131,17 @@ def _bad(exc: provider_hooks.BadEvent) -> Problem:
                    title="Bad webhook", errors=[(name, rule or str(exc))])
 
 
-@router.post("/hooks/postforme", response_model=Receipt,
-             summary="PostForMe's webhooks (its secret in Post-For-Me-Webhook-Secret)",
-             responses=responses(400, 401, 413, 503))
-async def postforme(
-    request: Request,
-    secret: Annotated[str | None, Header(alias="Post-For-Me-Webhook-Secret",
-                                         include_in_schema=False)] = None,
-) -> Receipt:
+def _route(path: str, summary: str) -> Callable[[Any], Any]:
+    return router.post(path, response_model=Receipt, summary=summary,
+                       responses=responses(400, 401, 413, 503))
+
+
+@_route("/hooks/postforme", "PostForMe's webhooks (its secret in Post-For-Me-Webhook-Secret)")
+async def postforme(request: Request) -> Receipt:
     """Each `social.post.result.created` (one account's outcome) updates its target as
     the confirmation poll would; other events are acknowledged. Deduplicated on the
     result id (`data.id`), since PostForMe sends no event id."""
-    given = (secret or "").encode()
+    given = (request.headers.get("post-for-me-webhook-secret") or "").encode()
     await _verified("postforme", lambda known: any(
         hmac.compare_digest(given, k.encode()) for k in known))
     try:
@@ -152,35 +151,25 @@ async def postforme(
     return await _take(event)
 
 
-@router.post("/hooks/late", response_model=Receipt,
-             summary="LATE's webhooks (signed: X-Zernio-Signature)",
-             responses=responses(400, 401, 413, 503))
-async def late(
-    request: Request,
-    signature: Annotated[str | None, Header(alias="X-Zernio-Signature",
-                                            include_in_schema=False)] = None,
-    legacy_signature: Annotated[str | None, Header(alias="X-Late-Signature",
-                                                   include_in_schema=False)] = None,
-    event_id: Annotated[str | None, Header(alias="X-Zernio-Event-Id",
-                                           include_in_schema=False)] = None,
-    legacy_event_id: Annotated[str | None, Header(alias="X-Late-Event-Id",
-                                                  include_in_schema=False)] = None,
-    kind: Annotated[str | None, Header(alias="X-Zernio-Event",
-                                       include_in_schema=False)] = None,
-    legacy_kind: Annotated[str | None, Header(alias="X-Late-Event",
-                                              include_in_schema=False)] = None,
-) -> Receipt:
+@_route("/hooks/late", "LATE's webhooks (signed: X-Zernio-Signature)")
+async def late(request: Request) -> Receipt:
     """`post.platform.published|failed` and `post.published|failed|partial` update the
     targets they name as the confirmation poll would (a failure after a success is a
-    revision); other events are acknowledged. Deduplicated on `X-Zernio-Event-Id`."""
+    revision); other events are acknowledged. Deduplicated on `X-Zernio-Event-Id`
+    (the legacy `X-Late-*` headers are read too)."""
+    headers = request.headers
+
+    def header(name: str) -> str | None:
+        return headers.get(f"x-zernio-{name}") or headers.get(f"x-late-{name}")
+
     raw = await request.body()
-    given = (signature or legacy_signature or "").strip().lower().encode()
+    given = (header("signature") or "").strip().lower().encode()
     await _verified("late", lambda known: any(
         hmac.compare_digest(given, hmac.new(k.encode(), raw, hashlib.sha256).hexdigest()
                             .encode()) for k in known))
     try:
-        event = provider_hooks.parse_late(_body_json(raw), kind or legacy_kind,
-                                          event_id or legacy_event_id)
+        event = provider_hooks.parse_late(_body_json(raw), header("event"),
+                                          header("event-id"))
     except provider_hooks.BadEvent as exc:
         raise _bad(exc) from None
     return await _take(event)

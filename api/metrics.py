@@ -73,18 +73,14 @@ def _ledger() -> dict[str, list[dict[str, Any]]] | None:
 def _ledger_families(data: dict[str, list[dict[str, Any]]]) -> Iterator[GaugeMetricFamily]:
     from db.metrics import AGE_BANDS
 
-    posts = GaugeMetricFamily(f"{PREFIX}_posts", "Posts by status and the provider of "
-                              "their first published target (none: not published)",
-                              labels=["status", "provider"])
-    for r in data["posts"]:
-        posts.add_metric([r["status"], r["provider"]], r["n"])
-    yield posts
-    targets = GaugeMetricFamily(f"{PREFIX}_targets", "Platform targets by status and the "
-                                "provider that holds them (none: not sent yet)",
-                                labels=["status", "provider"])
-    for r in data["targets"]:
-        targets.add_metric([r["status"], r["provider"]], r["n"])
-    yield targets
+    for name, what in (("posts", "Posts by status and the provider of their first "
+                                  "published target (none: not published)"),
+                       ("targets", "Platform targets by status and the provider that "
+                                   "holds them (none: not sent yet)")):
+        family = GaugeMetricFamily(f"{PREFIX}_{name}", what, labels=["status", "provider"])
+        for r in data[name]:
+            family.add_metric([r["status"], r["provider"]], r["n"])
+        yield family
     yield GaugeMetricFamily(f"{PREFIX}_targets_unconfirmed", "Targets whose outcome is "
                             "unknown (check the platform before posting again)",
                             value=sum(r["n"] for r in data["targets"]

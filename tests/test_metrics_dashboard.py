@@ -15,8 +15,12 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_total")
 
 
 def _exported() -> set[str]:
+    from api import metrics as api_metrics
+
     api = (ROOT / "api" / "metrics.py").read_text(encoding="utf-8")
     names = {"socialpost_" + n for n in re.findall(r'\{PREFIX\}_([a-z_]+)"', api)}
+    names |= {f.name for f in api_metrics._ledger_families(
+        {"posts": [], "targets": [], "waiting": []})}
     names |= {m._name for m in (worker_metrics.ATTEMPTS, worker_metrics.CREATE_SECONDS,
                                 worker_metrics.LATENESS_SECONDS,
                                 worker_metrics.RATE_LIMIT_WAITS)}
