@@ -19,6 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from db.errors import DbError, InvalidInput, NotFound
+from settings import SettingsError
+from tasks.validation import InvalidRequest, PostIdConflict
+
 log = logging.getLogger("socialpost.api")
 
 MEDIA_TYPE = "application/problem+json"
@@ -59,13 +63,17 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
 
-def invalid(problems: Iterable[str]) -> Problem:
-    """422 from our validators' "field: rule" messages (tasks.validation, db.errors)."""
+def invalid(problems: Iterable[str], status: int = 422) -> Problem:
+    """422 (or `status`) from our validators' "field: rule" messages (tasks.validation,
+    db.errors): one entry per field and rule."""
     errors = []
     for text in problems:
         name, sep, rule = text.partition(":")
         errors.append((name.strip(), rule.strip()) if sep else ("body", text))
-    return Problem(422, "invalid-request", "the request has invalid fields; see errors",
+    if status == 409:
+        return Problem(409, "conflict", "; ".join(rule for _, rule in errors),
+                       title="Conflict", errors=errors)
+    return Problem(status, "invalid-request", "the request has invalid fields; see errors",
                    title="Invalid request", errors=errors)
 
 
@@ -128,6 +136,28 @@ def install(app: FastAPI) -> None:
         return render(Problem(exc.status_code, kind, detail, headers=exc.headers),
                       request.url.path)
 
+    @app.exception_handler(InvalidRequest)
+    async def _invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
+        status = 409 if isinstance(exc, PostIdConflict) else 422
+        return render(invalid(exc.problems, status), request.url.path)
+
+    @app.exception_handler(DbError)
+    async def _db(request: Request, exc: DbError) -> JSONResponse:
+        # db.errors messages name the field or setting and never hold a secret.
+        if isinstance(exc, InvalidInput):
+            problem = invalid([f"{exc.field}: {exc.rule}"])
+        elif isinstance(exc, NotFound):
+            problem = not_found(str(exc).removesuffix(" not found"))
+        else:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+            problem = Problem(503, "unavailable", str(exc))
+        return render(problem, request.url.path)
+
+    @app.exception_handler(SettingsError)
+    async def _settings(request: Request, exc: SettingsError) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return render(Problem(503, "not-configured", str(exc)), request.url.path)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         import psycopg
@@ -153,6 +183,7 @@ DESCRIPTIONS = {
     409: "Conflicts with the resource's state or an earlier request",
     413: "Request body over SOCIALPOST_API_MAX_BODY_BYTES",
     422: "Invalid input: one entry per field and rule",
+    502: "No provider gave an answer to use (each one's answer is in detail)",
     503: "PostgreSQL or Redis unreachable",
 }
 # What every endpoint behind a token may answer besides its own codes.
