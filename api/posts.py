@@ -4,6 +4,7 @@ keyset pages, cancel."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from api.producer import client
 from db import posts
 from db.errors import InvalidInput
 from db.pool import connection
+from providers.platforms import normalize_platform
 from tasks.validation import InvalidRequest, PostIdConflict, parse_uuid
 
 router = APIRouter(tags=["posts"])
@@ -109,18 +111,39 @@ def list_posts(
 ) -> PostPage:
     """Keyset pages: stable while new posts arrive. `next_cursor` is null on the last."""
     may_read(token, user_id, f"user {user_id}")
+    if platform is not None:
+        name = normalize_platform(platform)
+        if name is None:
+            raise invalid([f"platform: unknown platform {platform!r}"])
+        platform = name
     try:
         with connection() as conn:
             rows = posts.get_post_history(conn, user_id, limit + 1, status,
                                           campaign_id=campaign_id, platform=platform,
-                                          before=cursor)
+                                          before=_unwrap(cursor))
     except InvalidInput as exc:
-        name = "cursor" if exc.field == "before" else exc.field
-        raise invalid([f"{name}: {exc.rule}"]) from None
+        if exc.field == "before":
+            raise invalid(["cursor: must be a next_cursor from a previous page"]) from None
+        raise invalid([f"{exc.field}: {exc.rule}"]) from None
     more = len(rows) > limit
     rows = rows[:limit]
     return PostPage(data=[Post.of(r) for r in rows],
-                    next_cursor=posts.cursor_for(rows[-1]) if more else None)
+                    next_cursor=_wrap(posts.cursor_for(rows[-1])) if more else None)
+
+
+def _wrap(cursor: str) -> str:
+    """The ledger's keyset cursor as an opaque URL-safe token (its "+" and "|" would
+    otherwise need escaping in a query string, and clients forget)."""
+    return base64.urlsafe_b64encode(cursor.encode()).decode().rstrip("=")
+
+
+def _unwrap(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise invalid(["cursor: must be a next_cursor from a previous page"]) from None
 
 
 @router.post("/posts/{post_id}/cancel", response_model=Cancelled,

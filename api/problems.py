@@ -131,9 +131,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON (or not UTF-8)
+            return render(invalid(["body: must be a UTF-8 JSON document"]), request.url.path)
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return render(Problem(exc.status_code, kind, detail, headers=exc.headers),
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed(app, request))
+        return render(Problem(exc.status_code, kind, detail, headers=headers),
                       request.url.path)
 
     @app.exception_handler(InvalidRequest)
@@ -173,6 +178,19 @@ def install(app: FastAPI) -> None:
                   type(exc).__name__, exc_info=exc)
         return render(Problem(500, "internal", "an unexpected error; it has been logged"),
                       request.url.path)
+
+
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only one
+    route's, and a path may be served by several)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 DESCRIPTIONS = {
