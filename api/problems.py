@@ -19,6 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from db.errors import DbError, InvalidInput, NotFound
+from settings import SettingsError
+from tasks.validation import InvalidRequest, PostIdConflict
+
 log = logging.getLogger("socialpost.api")
 
 MEDIA_TYPE = "application/problem+json"
@@ -59,13 +63,17 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
 
-def invalid(problems: Iterable[str]) -> Problem:
-    """422 from our validators' "field: rule" messages (tasks.validation, db.errors)."""
+def invalid(problems: Iterable[str], status: int = 422) -> Problem:
+    """422 (or `status`) from our validators' "field: rule" messages (tasks.validation,
+    db.errors): one entry per field and rule."""
     errors = []
     for text in problems:
         name, sep, rule = text.partition(":")
         errors.append((name.strip(), rule.strip()) if sep else ("body", text))
-    return Problem(422, "invalid-request", "the request has invalid fields; see errors",
+    if status == 409:
+        return Problem(409, "conflict", "; ".join(rule for _, rule in errors),
+                       title="Conflict", errors=errors)
+    return Problem(status, "invalid-request", "the request has invalid fields; see errors",
                    title="Invalid request", errors=errors)
 
 
@@ -123,10 +131,37 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON (or not UTF-8)
+            return render(invalid(["body: must be a UTF-8 JSON document"]), request.url.path)
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return render(Problem(exc.status_code, kind, detail, headers=exc.headers),
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed(app, request))
+        return render(Problem(exc.status_code, kind, detail, headers=headers),
                       request.url.path)
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
+        status = 409 if isinstance(exc, PostIdConflict) else 422
+        return render(invalid(exc.problems, status), request.url.path)
+
+    @app.exception_handler(DbError)
+    async def _db(request: Request, exc: DbError) -> JSONResponse:
+        # db.errors messages name the field or setting and never hold a secret.
+        if isinstance(exc, InvalidInput):
+            problem = invalid([f"{exc.field}: {exc.rule}"])
+        elif isinstance(exc, NotFound):
+            problem = not_found(str(exc).removesuffix(" not found"))
+        else:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+            problem = Problem(503, "unavailable", str(exc))
+        return render(problem, request.url.path)
+
+    @app.exception_handler(SettingsError)
+    async def _settings(request: Request, exc: SettingsError) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return render(Problem(503, "not-configured", str(exc)), request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +180,19 @@ def install(app: FastAPI) -> None:
                       request.url.path)
 
 
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only one
+    route's, and a path may be served by several)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 DESCRIPTIONS = {
     400: "Bad request",
     401: "No token, or an unknown or revoked one",
@@ -153,6 +201,7 @@ DESCRIPTIONS = {
     409: "Conflicts with the resource's state or an earlier request",
     413: "Request body over SOCIALPOST_API_MAX_BODY_BYTES",
     422: "Invalid input: one entry per field and rule",
+    502: "No provider gave an answer to use (each one's answer is in detail)",
     503: "PostgreSQL or Redis unreachable",
 }
 # What every endpoint behind a token may answer besides its own codes.

@@ -23,6 +23,7 @@ from tasks import inflight
 from tasks.validation import (
     PUBLISH_NOW,
     InvalidRequest,
+    PostIdConflict,
     PublishInput,
     check_publish_input,
     max_past,
@@ -60,9 +61,9 @@ class PublishClient:
         self.app = app or _default_app()
         self.record_first = record_first
 
-    def _record(self, checked: PublishInput, post_id: str) -> None:
-        """Write the post's row (a repeat of the same request changes nothing); a
-        different request under this id is refused, naming post_id."""
+    def _record(self, checked: PublishInput, post_id: str) -> str:
+        """Write the post's row (a repeat of the same request changes nothing) and return
+        its status; a different request under this id is refused, naming post_id."""
         from db import posts
         from db.pool import connection
         from tasks.intake import new_post
@@ -72,9 +73,10 @@ class PublishClient:
             row, created = posts.insert_post(conn, new)
         differs = [] if created else posts.request_differences(row, new)
         if differs:
-            raise InvalidRequest([
+            raise PostIdConflict([
                 f"post_id: {post_id} is already used by a different request "
                 f"({', '.join(differs)} differ); use a new post_id"])
+        return str(row["status"])
 
     def enqueue_post(
         self,
@@ -92,11 +94,31 @@ class PublishClient:
         """Validate, send `social.publish_post`, return the post id (chosen here if absent).
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time."""
+        return self.submit_post(
+            user_id, content, platforms, media_urls, scheduled_for, campaign_id,
+            batch_number, post_id, platform_options, account_ids)["post_id"]
+
+    def submit_post(
+        self,
+        user_id: object,
+        content: object,
+        platforms: object,
+        media_urls: object = None,
+        scheduled_for: object = None,
+        campaign_id: object = None,
+        batch_number: object = None,
+        post_id: object = None,
+        platform_options: object = None,
+        account_ids: object = None,
+    ) -> dict[str, str]:
+        """`enqueue_post`, answering the acceptance {post_id, status}: the stored row's
+        status (queued or scheduled; for a repeat, wherever the post has got to). The
+        HTTP API answers with it."""
         checked = check_publish_input(
             user_id=user_id,
             content=content,
-            platforms=list(platforms),
-            media_urls=list(media_urls) if media_urls is not None else None,
+            platforms=list(platforms) if isinstance(platforms, list | tuple) else platforms,
+            media_urls=list(media_urls) if isinstance(media_urls, list | tuple) else media_urls,
             scheduled_for=scheduled_for,
             campaign_id=campaign_id,
             batch_number=batch_number,
@@ -105,8 +127,9 @@ class PublishClient:
             account_ids=account_ids,
         )
         pid = str(checked.post_id or uuid.uuid4())
+        status = "queued" if checked.due_now() else "scheduled"
         if self.record_first:
-            self._record(checked, pid)
+            status = self._record(checked, pid)
         kwargs = {
             "user_id": str(checked.user_id),
             "content": checked.content,
@@ -136,7 +159,7 @@ class PublishClient:
             # it once the broker is back. Raising here would invite a resend under a new id.
             log.warning("post %s recorded; its message was not sent (%s): the recovery "
                         "sweep delivers it", pid, exc)
-        return pid
+        return {"post_id": pid, "status": status}
 
     def _mark_in_flight(self, post_id: str, task_id: str, task_name: str) -> str | None:
         """The recorded row's message is in flight (tasks.inflight): while it waits in the

@@ -21,7 +21,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 ENV_EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
 # docker-compose's own variables: they configure containers, not our code
 COMPOSE_ONLY = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "FLOWER_PORT",
-                "SANDBOX_PORT", "SOCIALPOST_IMAGE_TAG", "COMPOSE_PROFILES"}
+                "SANDBOX_PORT", "API_PORT", "SOCIALPOST_IMAGE_TAG", "COMPOSE_PROFILES"}
 CODE_DIRS = ("api", "db", "providers", "tasks", "worker")
 CODE_FILES = ("celeryconfig.py", "social_posting_service.py")
 # Reading a setting; passing the environment on to a child ({**os.environ}) is not one.
