@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import ROOT, Stack, wait_for
+from tests.stack import ROOT, Stack, free_port, wait_for
 from tests.workers import client, conn, new_user, post, start_stack, wait_final
 
 GLOBAL_PFM = "global-pfm-hooks-" + uuid.uuid4().hex[:8]
@@ -29,13 +27,7 @@ LATE_SECRET = "late-hook-secret-" + uuid.uuid4().hex
 T = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-WORKER_METRICS_PORT = _free_port()
+WORKER_METRICS_PORT = free_port()
 ENV = {"POSTFORME_API_KEY": GLOBAL_PFM, "LATE_API_KEY": GLOBAL_LATE,
        "LATE_WEBHOOK_SECRET": LATE_SECRET,
        "SOCIALPOST_WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
@@ -49,29 +41,11 @@ def stack(database_url: str, redis_url: str, sandbox_server: Any,
 
 
 @pytest.fixture(scope="module")
-def api(stack: Stack) -> Iterator[str]:
-    """`socialpost api` on a free port, with the stack's environment."""
-    port = _free_port()
-    log = stack.workdir / "api.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "api", "--port", str(port), "-l", "warning"],
-            cwd=ROOT, env=stack.env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"socialpost api exited:\n{log.read_text()[-3000:]}")
-        try:
-            return requests.get(url + "/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_for(up, 30, "socialpost api")
-    yield url
-    proc.terminate()
-    proc.wait(15)
+def api(stack: Stack) -> str:
+    """`socialpost api` on a free port, in the stack (stopped with it)."""
+    port = free_port()
+    stack.api(port)
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -232,27 +206,21 @@ def test_metrics_show_the_counts_the_ledger_shows(hooked: str, sandbox: Any) -> 
     assert counted[create_count] - counted_before.get(create_count, 0) == len(ids)
 
 
-def test_metrics_need_the_token_when_one_is_set(stack: Stack, api: str) -> None:
-    del api
-    env = {**stack.env, "SOCIALPOST_METRICS_TOKEN": "m-" + uuid.uuid4().hex}
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "api", "--port", str(port), "-l", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+def test_metrics_need_the_token_when_one_is_set(
+        stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
+    secret = "m-" + uuid.uuid4().hex
+    guarded = Stack.create(tmp_path_factory.mktemp("metrics-token"),
+                           {**stack.env, "SOCIALPOST_METRICS_TOKEN": secret})
+    port = free_port()
     try:
-        def up() -> bool:
-            try:
-                return requests.get(url + "/healthz", timeout=1).ok
-            except requests.ConnectionError:
-                return proc.poll() is not None
-        wait_for(up, 30, "the second api")
-        assert requests.get(url + "/metrics", timeout=T).status_code == 401
-        ok = requests.get(url + "/metrics", timeout=T, headers={
-            "Authorization": f"Bearer {env['SOCIALPOST_METRICS_TOKEN']}"})
+        guarded.api(port)
+        url = f"http://127.0.0.1:{port}/metrics"
+        refused = requests.get(url, timeout=T)
+        assert refused.status_code == 401
+        assert secret not in refused.text
+        assert requests.get(url, timeout=T, headers={
+            "Authorization": "Bearer wrong"}).status_code == 401
+        ok = requests.get(url, timeout=T, headers={"Authorization": f"Bearer {secret}"})
         assert ok.status_code == 200 and "socialpost_posts" in ok.text
     finally:
-        proc.terminate()
-        proc.wait(15)
-    assert os.environ.get("SOCIALPOST_METRICS_TOKEN") is None
+        guarded.stop()
