@@ -62,6 +62,17 @@ def hooked(sandbox: Any, stack: Stack, api: str) -> str:
     return api
 
 
+def test_hooks_register_without_a_global_key_says_what_to_set(stack: Stack) -> None:
+    env = {k: v for k, v in stack.env.items() if k != "LATE_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "hooks", "register", "--url",
+         "https://posts.example.com"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: set LATE_API_KEY")
+    assert done.stdout == ""
+
+
 def _target(post_id: str, platform: str) -> dict[str, Any]:
     row = post(post_id)
     assert row is not None
