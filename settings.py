@@ -237,6 +237,9 @@ class Settings:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name.upper()}: must be an http(s) URL, got {url!r}")
             object.__setattr__(self, name, url.rstrip("/"))
+        if self.worker_metrics_port > 65535:
+            raise SettingsError("SOCIALPOST_WORKER_METRICS_PORT: must be a port between 0 "
+                                f"(off) and 65535, got {self.worker_metrics_port}")
         if self.background_share > 1:
             raise SettingsError(
                 "SOCIALPOST_BACKGROUND_SHARE: must be between 0 and 1, got "

@@ -77,6 +77,8 @@ def test_no_environment_reads_outside_the_settings_module() -> None:
     ("SOCIALPOST_STALL_SECONDS", "-3", "SOCIALPOST_STALL_SECONDS: must be >= 0, got '-3'"),
     ("SOCIALPOST_ALLOW_PRIVATE_URLS", "maybe", "SOCIALPOST_ALLOW_PRIVATE_URLS: must be 1 or 0"),
     ("LATE_BASE_URL", "getlate.dev", "LATE_BASE_URL: must be an http(s) URL"),
+    ("SOCIALPOST_WORKER_METRICS_PORT", "70000",
+     "SOCIALPOST_WORKER_METRICS_PORT: must be a port between 0 (off) and 65535"),
 ])
 def test_a_malformed_value_is_refused_naming_the_variable_and_rule(
     env: str, value: str, message: str
