@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -181,6 +182,9 @@ def test_metrics_show_the_counts_the_ledger_shows(hooked: str, sandbox: Any) -> 
     counted_before = _samples(requests.get(worker_url, timeout=T).text)
     ids = [client().enqueue_post(new_user(), f"counted {i}", ["twitter", "linkedin"])
            for i in range(3)]
+    due = datetime.now(UTC) - timedelta(seconds=30)  # due a while ago: it leaves now, late
+    ids.append(client().enqueue_post(new_user(), "late one", ["twitter"],
+                                     scheduled_for=due.isoformat()))
     for post_id in ids:
         assert wait_final(post_id, timeout=60)["status"] in ("posted", "partial")
     scraped = _samples(requests.get(hooked + "/metrics", timeout=T).text)
@@ -215,6 +219,10 @@ def test_metrics_show_the_counts_the_ledger_shows(hooked: str, sandbox: Any) -> 
         assert counted.get(calls, 0) - counted_before.get(calls, 0) == r["n"], calls
     create_count = ("socialpost_create_seconds_count", (("provider", "postforme"),))
     assert counted[create_count] - counted_before.get(create_count, 0) == len(ids)
+    late_count = ("socialpost_scheduled_lateness_seconds_count", (("provider", "postforme"),))
+    late_sum = ("socialpost_scheduled_lateness_seconds_sum", (("provider", "postforme"),))
+    assert counted[late_count] - counted_before.get(late_count, 0) == 1
+    assert 30 <= counted[late_sum] - counted_before.get(late_sum, 0) < 120
 
 
 def test_metrics_need_the_token_when_one_is_set(
