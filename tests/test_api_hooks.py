@@ -116,6 +116,18 @@ def test_a_signed_late_webhook_confirms_the_target(hooked: str, sandbox: Any) ->
     assert "confirmed" in [a["outcome"] for a in row["attempts"]]
 
 
+def test_a_late_failure_after_a_success_revises_the_post_by_webhook(hooked: str,
+                                                                     sandbox: Any) -> None:
+    sandbox.revoke_key("postforme", GLOBAL_PFM)
+    sandbox.set_faults("late", regress_platforms={"twitter": 1.0})
+    post_id = client().enqueue_post(new_user(), "published, then not", ["twitter"])
+    assert wait_final(post_id, timeout=30)["status"] == "posted"  # LATE said published
+    revised = wait_for(lambda: (row := post(post_id)) and row["status"] == "failed" and row,
+                       30, "LATE's later failure to revise the post")
+    assert "revised" in [a["outcome"] for a in revised["attempts"]]
+    assert "did not confirm the publish" in revised["targets"][0]["error"]
+
+
 def test_a_forged_late_webhook_is_refused_and_changes_nothing(hooked: str,
                                                               sandbox: Any) -> None:
     sandbox.revoke_key("postforme", GLOBAL_PFM)
