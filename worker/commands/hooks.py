@@ -48,7 +48,14 @@ def _register(provider: str, key: str, url: str) -> tuple[str | None, str]:
     return made["id"], secret
 
 
-@hooks.command("register")
+EXAMPLES = """\b
+Examples:
+  socialpost hooks register --url https://posts.example.com
+  socialpost hooks register --url https://posts.example.com --provider late --show-secrets
+"""
+
+
+@hooks.command("register", epilog=EXAMPLES)
 @click.option("--url", required=True, metavar="URL",
               help="Our API's public base URL, e.g. https://posts.example.com (the paths "
                    "/hooks/postforme and /hooks/late are added).")
@@ -57,8 +64,12 @@ def _register(provider: str, key: str, url: str) -> tuple[str | None, str]:
 @click.option("--show-secrets", is_flag=True,
               help="Also print the secrets as POSTFORME_WEBHOOK_SECRET=... lines on stdout.")
 def register(url: str, only: tuple[str, ...], show_secrets: bool) -> None:
-    """Register URL with PostForMe (POST /webhooks) and LATE (POST /webhooks/settings)
-    with the global keys, and store each endpoint's secret encrypted."""
+    """Register our URL with both providers; store their secrets.
+
+    PostForMe (POST /webhooks) and LATE (POST /webhooks/settings) are asked with the
+    global keys; each endpoint's secret is stored encrypted, and the API accepts it at
+    once.
+    """
     import settings
     from db import hooks as repo
     from db.vault import Vault
