@@ -140,3 +140,18 @@ def test_late_sends_a_later_failure_when_a_pending_target_fails(
     assert body["event"] == "post.platform.failed"
     assert "X-Zernio-Signature" not in receiver.got[0]["headers"]  # no secret: unsigned
     assert body["platform"]["status"] == "failed" and "requires" in body["platform"]["error"]
+
+
+def test_behaviour_is_a_setting_kept_across_resets_and_reachable_over_http() -> None:
+    with SandboxServer(webhook_behaviour={"postforme": {"attempts": 2}}) as box:
+        assert box.webhooks()["behaviour"]["postforme"]["attempts"] == 2
+        answer = requests.post(box.url + "/_sandbox/webhooks", timeout=T,
+                               json={"provider": "late", "timeout_seconds": 3})
+        assert answer.json()["behaviour"]["late"]["timeout_seconds"] == 3
+        box.reset()
+        behaviour = box.webhooks()["behaviour"]
+        assert behaviour["postforme"]["attempts"] == 2  # the constructor's stays
+        assert behaviour["late"]["timeout_seconds"] == 10  # the real service's again
+        bad = requests.post(box.url + "/_sandbox/webhooks", timeout=T,
+                            json={"provider": "late", "attempts": 0})
+        assert bad.status_code == 400 and "attempts" in bad.json()["error"]

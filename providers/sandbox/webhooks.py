@@ -264,8 +264,15 @@ def _changed(behaviour: Behaviour, changes: Mapping[str, Any]) -> Behaviour:
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"unknown webhook settings {sorted(unknown)}; known: {sorted(allowed)}")
-    typed: dict[str, Any] = {k: (int(v) if k == "attempts" else float(v))
-                             for k, v in changes.items() if v is not None}
+    typed: dict[str, Any] = {}
+    for k, v in changes.items():
+        if v is None:
+            continue
+        try:
+            typed[k] = int(v) if k == "attempts" else float(v)
+        except (TypeError, ValueError):
+            kind = "a whole number" if k == "attempts" else "a number"
+            raise ValueError(f"{k}: must be {kind}, got {v!r}") from None
     return replace(behaviour, **typed).check()
 
 
