@@ -113,10 +113,13 @@ def _body_json(raw: bytes) -> Any:
 
 
 async def _take(event: provider_hooks.Event) -> Receipt:
-    from tasks.publish import _enqueue_delivery
+    from tasks.publish import send_deliveries
+
+    def send(post_id: str) -> None:  # a requeued post's next step, as the sweep sends it
+        send_deliveries([(post_id, None)])
 
     try:
-        got = await run_in_threadpool(provider_hooks.receive, event, _enqueue_delivery)
+        got = await run_in_threadpool(provider_hooks.receive, event, send)
     except provider_hooks.Held:
         raise Problem(503, "busy", "a worker holds this post now; send it again shortly",
                       headers={"Retry-After": "1"}) from None

@@ -38,7 +38,7 @@ from typing import Any
 import settings
 from db import confirmations
 from db import delivery as ledger
-from db.pool import connection
+from db.pool import Conn, connection
 from providers import pacing
 from providers.base import HttpProvider
 from providers.errors import ProviderCallError
@@ -289,7 +289,7 @@ class Written:
     held: list[str]
 
 
-def write(conn: Any, changes: list[dict[str, Any]], now: datetime,
+def write(conn: Conn, changes: list[dict[str, Any]], now: datetime,
           stray: list[str] | tuple[str, ...] = ()) -> Written:
     """Write judged changes and settle the posts they touch (and `stray` ones), in the
     caller's transaction: the sweep's and the provider webhooks' one way to write. A post

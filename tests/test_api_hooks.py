@@ -116,6 +116,20 @@ def test_a_signed_late_webhook_confirms_the_target(hooked: str, sandbox: Any) ->
     assert "confirmed" in [a["outcome"] for a in row["attempts"]]
 
 
+def test_a_provider_side_failure_by_webhook_sends_the_post_on_to_the_next_step(
+        hooked: str, sandbox: Any) -> None:
+    sandbox.revoke_key("postforme", GLOBAL_PFM)  # LATE's global key is the last step
+    sandbox.set_faults("late", pending_platforms=["twitter"], pending_seconds=1.0,
+                       fail_platforms={"twitter": "platform_error"})
+    post_id = client().enqueue_post(new_user(), "fails at LATE", ["twitter"])
+    _accepted(post_id, "twitter")
+    row = wait_final(post_id, timeout=30)  # requeued by the hook; no step is left
+    target = row["targets"][0]
+    assert (row["status"], target["status"]) == ("failed", "failed")
+    assert "failed at the provider, nothing published" in target["error"]
+    assert "failed_at_provider" in [a["outcome"] for a in row["attempts"]]
+
+
 def test_a_late_failure_after_a_success_revises_the_post_by_webhook(hooked: str,
                                                                      sandbox: Any) -> None:
     sandbox.revoke_key("postforme", GLOBAL_PFM)
