@@ -46,9 +46,9 @@ def create_app() -> FastAPI:
 
 def _v1_routers() -> list[Any]:
     """The /v1 resources."""
-    from api import campaigns, posts, users
+    from api import campaigns, posts, tokens, users
 
-    return [posts.router, campaigns.router, users.router]
+    return [posts.router, campaigns.router, users.router, tokens.router]
 
 
 def problem_media_types(doc: dict[str, Any]) -> dict[str, Any]:
