@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.auth import Principal, may_read, may_write
+from api.auth import Principal, may_write, owned
 from api.models import Batch, Campaign, CampaignIn, CampaignPublished, Post, PublishCampaignIn
-from api.problems import AUTHED, Problem, not_found, responses
+from api.problems import AUTHED, Problem, responses
 from api.producer import client
 from db import campaigns
 from db.pool import connection
@@ -58,11 +58,7 @@ def post_campaign(body: CampaignIn, token: Principal) -> JSONResponse:
 
 def _visible(campaign_id: uuid.UUID, token: Any) -> dict[str, Any]:
     with connection() as conn:
-        row = campaigns.get_campaign(conn, campaign_id)
-    if row is None:
-        raise not_found(f"campaign {campaign_id}")
-    may_read(token, row["user_id"], f"campaign {campaign_id}")
-    return row
+        return owned(token, campaigns.get_campaign(conn, campaign_id), f"campaign {campaign_id}")
 
 
 @router.get("/campaigns/{campaign_id}", response_model=Campaign,

@@ -95,37 +95,19 @@ class PublishClient:
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time."""
         return self.submit_post(
-            user_id, content, platforms, media_urls, scheduled_for, campaign_id,
-            batch_number, post_id, platform_options, account_ids)["post_id"]
-
-    def submit_post(
-        self,
-        user_id: object,
-        content: object,
-        platforms: object,
-        media_urls: object = None,
-        scheduled_for: object = None,
-        campaign_id: object = None,
-        batch_number: object = None,
-        post_id: object = None,
-        platform_options: object = None,
-        account_ids: object = None,
-    ) -> dict[str, str]:
-        """`enqueue_post`, answering the acceptance {post_id, status}: the stored row's
-        status (queued or scheduled; for a repeat, wherever the post has got to). The
-        HTTP API answers with it."""
-        checked = check_publish_input(
-            user_id=user_id,
-            content=content,
+            user_id=user_id, content=content,
             platforms=list(platforms) if isinstance(platforms, list | tuple) else platforms,
             media_urls=list(media_urls) if isinstance(media_urls, list | tuple) else media_urls,
-            scheduled_for=scheduled_for,
-            campaign_id=campaign_id,
-            batch_number=batch_number,
-            post_id=post_id,
-            platform_options=platform_options,
-            account_ids=account_ids,
-        )
+            scheduled_for=scheduled_for, campaign_id=campaign_id, batch_number=batch_number,
+            post_id=post_id, platform_options=platform_options, account_ids=account_ids,
+        )["post_id"]
+
+    def submit_post(self, **fields: Any) -> dict[str, str]:
+        """`enqueue_post` with the request's fields as given (check_publish_input's
+        keywords), answering the acceptance {post_id, status}: the stored row's status
+        (queued or scheduled; for a repeat, wherever the post has got to). The HTTP API
+        answers with it."""
+        checked = check_publish_input(**fields)
         pid = str(checked.post_id or uuid.uuid4())
         status = "queued" if checked.due_now() else "scheduled"
         if self.record_first:
