@@ -8,6 +8,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -41,15 +42,14 @@ def post_campaign(body: CampaignIn, token: Principal) -> JSONResponse:
     user_id = parse_uuid("user_id", body.user_id, [], required=False)
     if user_id is not None:
         may_write(token, user_id)
-    with connection() as conn:
-        if body.id is not None:
-            existing = parse_uuid("id", body.id, [], required=False)
-            if existing is not None and campaigns.get_campaign(conn, existing) is not None:
-                raise Problem(409, "conflict", f"campaign {existing} already exists",
-                              errors=[("id", "already used")])
-        cid, batches = create_campaign(conn, body.user_id, body.name,
-                                       body.creative_calendar, body.id)
-        row = campaigns.get_campaign(conn, cid)
+    try:
+        with connection() as conn:
+            cid, batches = create_campaign(conn, body.user_id, body.name,
+                                           body.creative_calendar, body.id)
+            row = campaigns.get_campaign(conn, cid)
+    except psycopg.errors.UniqueViolation:
+        raise Problem(409, "conflict", f"campaign {body.id} already exists",
+                      errors=[("id", "already used")]) from None
     assert row is not None
     made = _campaign(row, batches)
     return JSONResponse(made.model_dump(mode="json", exclude={"posts"}), status_code=201,

@@ -225,6 +225,9 @@ def test_a_campaign_is_created_checked_and_published_once(api: Api, sandbox: Any
     assert sorted(p["id"] for p in shown["posts"]) == sorted(ids)
     assert len(creates(sandbox, "postforme", ids[0])) == 1
     assert api.call("GET", f"/v1/campaigns/{cid}", token(new_user())).status_code == 404
+    taken = api.call("POST", "/v1/campaigns", tok, json={
+        "user_id": user, "name": "again", "id": cid, "creative_calendar": {"batches": []}})
+    assert taken.status_code == 409 and taken.json()["errors"][0]["field"] == "id"
 
 
 def test_credentials_are_stored_never_echoed_and_accounts_listed(api: Api, sandbox: Any) -> None:
