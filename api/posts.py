@@ -144,7 +144,7 @@ def _unwrap(token: str | None) -> str | None:
 
 @router.post("/posts/{post_id}/cancel", response_model=Cancelled,
              summary="Cancel a scheduled or queued post",
-             responses=responses(*AUTHED, 404, 409))
+             responses=responses(*AUTHED, 404, 409, 413))
 def cancel_post(post_id: uuid.UUID, token: Principal) -> Cancelled:
     """Only a post nothing of which may be out: 409 says why when it is too late."""
     _visible(post_id, token)

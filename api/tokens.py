@@ -74,7 +74,7 @@ def list_tokens(_: Admin) -> TokenList:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token",
-               responses=responses(*AUTHED, 403, 404))
+               responses=responses(*AUTHED, 403, 404, 413))
 def revoke_token(token_id: uuid.UUID, _: Admin) -> Response:
     with connection() as conn:
         if tokens.revoke_token(conn, str(token_id)) is None:
