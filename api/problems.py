@@ -152,7 +152,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, InvalidInput):
             problem = invalid([f"{exc.field}: {exc.rule}"])
         elif isinstance(exc, NotFound):
-            problem = not_found(str(exc).removesuffix(" not found"))
+            problem = Problem(404, "not-found", str(exc), title="Not found")
         else:
             log.error("%s %s: %s", request.method, request.url.path, exc)
             problem = Problem(503, "unavailable", str(exc))
