@@ -75,7 +75,7 @@ def get_campaign(campaign_id: uuid.UUID, token: Principal) -> Campaign:
 @router.post("/campaigns/{campaign_id}/publish", status_code=202,
              response_model=CampaignPublished,
              summary="Enqueue every batch, each at its own time",
-             responses=responses(*AUTHED, 404, 413))
+             responses=responses(*AUTHED, 404, 409, 413))
 def publish_campaign(campaign_id: uuid.UUID, body: PublishCampaignIn, token: Principal
                      ) -> CampaignPublished:
     """Batches whose time passed more than SOCIALPOST_MAX_PAST_SECONDS ago are skipped
