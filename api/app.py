@@ -4,6 +4,8 @@ handling; each router is a module of its own."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,11 +22,22 @@ Errors are RFC 9457 `application/problem+json` documents; invalid input is `422`
 entry in `errors` per field and rule."""
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown (after the requests in flight are answered), close this process's
+    database connections instead of leaving PostgreSQL to notice them gone."""
+    yield
+    from db.pool import close_pools
+
+    close_pools()
+
+
 def create_app() -> FastAPI:
     """A new application (settings are checked here: a malformed one stops start-up)."""
     config = settings.check()
     app = FastAPI(title="social-posting", version=API_VERSION, description=DESCRIPTION,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+                  lifespan=lifespan)
     problems.install(app)
     app.include_router(health.router)
     for router in _v1_routers():
@@ -46,9 +59,9 @@ def create_app() -> FastAPI:
 
 def _v1_routers() -> list[Any]:
     """The /v1 resources."""
-    from api import campaigns, posts, users
+    from api import campaigns, posts, tokens, users
 
-    return [posts.router, campaigns.router, users.router]
+    return [posts.router, campaigns.router, users.router, tokens.router]
 
 
 def problem_media_types(doc: dict[str, Any]) -> dict[str, Any]:

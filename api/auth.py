@@ -6,7 +6,7 @@ naming a user outside it 403, and nothing is stored."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -65,3 +65,11 @@ def may_read(token: tokens.Token, user_id: uuid.UUID, what: str) -> None:
     another user's post is indistinguishable from no post."""
     if not token.may_act_for(user_id):
         raise Problem(404, "not-found", f"no {what}", title="Not found")
+
+
+def owned(token: tokens.Token, row: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """The resource `row` when it exists and is one of the token's users', else 404."""
+    if row is None:
+        raise Problem(404, "not-found", f"no {what}", title="Not found")
+    may_read(token, row["user_id"], what)
+    return row

@@ -8,12 +8,13 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.auth import Principal, may_read, may_write
+from api.auth import Principal, may_write, owned
 from api.models import Batch, Campaign, CampaignIn, CampaignPublished, Post, PublishCampaignIn
-from api.problems import AUTHED, Problem, not_found, responses
+from api.problems import AUTHED, Problem, responses
 from api.producer import client
 from db import campaigns
 from db.pool import connection
@@ -41,15 +42,14 @@ def post_campaign(body: CampaignIn, token: Principal) -> JSONResponse:
     user_id = parse_uuid("user_id", body.user_id, [], required=False)
     if user_id is not None:
         may_write(token, user_id)
-    with connection() as conn:
-        if body.id is not None:
-            existing = parse_uuid("id", body.id, [], required=False)
-            if existing is not None and campaigns.get_campaign(conn, existing) is not None:
-                raise Problem(409, "conflict", f"campaign {existing} already exists",
-                              errors=[("id", "already used")])
-        cid, batches = create_campaign(conn, body.user_id, body.name,
-                                       body.creative_calendar, body.id)
-        row = campaigns.get_campaign(conn, cid)
+    try:
+        with connection() as conn:
+            cid, batches = create_campaign(conn, body.user_id, body.name,
+                                           body.creative_calendar, body.id)
+            row = campaigns.get_campaign(conn, cid)
+    except psycopg.errors.UniqueViolation:
+        raise Problem(409, "conflict", f"campaign {body.id} already exists",
+                      errors=[("id", "already used")]) from None
     assert row is not None
     made = _campaign(row, batches)
     return JSONResponse(made.model_dump(mode="json", exclude={"posts"}), status_code=201,
@@ -58,11 +58,7 @@ def post_campaign(body: CampaignIn, token: Principal) -> JSONResponse:
 
 def _visible(campaign_id: uuid.UUID, token: Any) -> dict[str, Any]:
     with connection() as conn:
-        row = campaigns.get_campaign(conn, campaign_id)
-    if row is None:
-        raise not_found(f"campaign {campaign_id}")
-    may_read(token, row["user_id"], f"campaign {campaign_id}")
-    return row
+        return owned(token, campaigns.get_campaign(conn, campaign_id), f"campaign {campaign_id}")
 
 
 @router.get("/campaigns/{campaign_id}", response_model=Campaign,
@@ -79,7 +75,7 @@ def get_campaign(campaign_id: uuid.UUID, token: Principal) -> Campaign:
 @router.post("/campaigns/{campaign_id}/publish", status_code=202,
              response_model=CampaignPublished,
              summary="Enqueue every batch, each at its own time",
-             responses=responses(*AUTHED, 404, 413))
+             responses=responses(*AUTHED, 404, 409, 413))
 def publish_campaign(campaign_id: uuid.UUID, body: PublishCampaignIn, token: Principal
                      ) -> CampaignPublished:
     """Batches whose time passed more than SOCIALPOST_MAX_PAST_SECONDS ago are skipped

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from api import idempotency
-from api.auth import Principal, may_read, may_write
+from api.auth import Principal, may_read, may_write, owned
 from api.models import Accepted, Cancelled, Post, PostIn, PostPage, PostStatus
-from api.problems import AUTHED, Problem, invalid, not_found, responses
+from api.problems import AUTHED, Problem, invalid, responses
 from api.producer import client
 from db import posts
 from db.errors import InvalidInput
@@ -83,11 +83,7 @@ def _accepted(answer: dict[str, Any], status: int = 202, replayed: bool = False
 
 def _visible(post_id: uuid.UUID, token: Any) -> dict[str, Any]:
     with connection() as conn:
-        row = posts.get_post(conn, post_id)
-    if row is None:
-        raise not_found(f"post {post_id}")
-    may_read(token, row["user_id"], f"post {post_id}")
-    return row
+        return owned(token, posts.get_post(conn, post_id), f"post {post_id}")
 
 
 @router.get("/posts/{post_id}", response_model=Post, summary="One post",
@@ -148,7 +144,7 @@ def _unwrap(token: str | None) -> str | None:
 
 @router.post("/posts/{post_id}/cancel", response_model=Cancelled,
              summary="Cancel a scheduled or queued post",
-             responses=responses(*AUTHED, 404, 409))
+             responses=responses(*AUTHED, 404, 409, 413))
 def cancel_post(post_id: uuid.UUID, token: Principal) -> Cancelled:
     """Only a post nothing of which may be out: 409 says why when it is too late."""
     _visible(post_id, token)

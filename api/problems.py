@@ -152,7 +152,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, InvalidInput):
             problem = invalid([f"{exc.field}: {exc.rule}"])
         elif isinstance(exc, NotFound):
-            problem = not_found(str(exc).removesuffix(" not found"))
+            problem = Problem(404, "not-found", str(exc), title="Not found")
         else:
             log.error("%s %s: %s", request.method, request.url.path, exc)
             problem = Problem(503, "unavailable", str(exc))
@@ -199,7 +199,7 @@ DESCRIPTIONS = {
     403: "The token may not do this (a user outside its scope, or admin only)",
     404: "No such resource (or not one of the token's users)",
     409: "Conflicts with the resource's state or an earlier request",
-    413: "Request body over SOCIALPOST_API_MAX_BODY_BYTES",
+    413: "Request body over SOCIALPOST_API_MAX_BODY_BYTES (any method but GET and HEAD)",
     422: "Invalid input: one entry per field and rule",
     502: "No provider gave an answer to use (each one's answer is in detail)",
     503: "PostgreSQL or Redis unreachable",

@@ -38,7 +38,7 @@ def put_credentials(user_id: uuid.UUID, provider: Provider, body: CredentialIn,
 
 @router.delete("/users/{user_id}/credentials/{provider}", status_code=204,
                summary="Delete the user's key for a provider",
-               responses=responses(*AUTHED, 403, 404))
+               responses=responses(*AUTHED, 403, 404, 413))
 def delete_credentials(user_id: uuid.UUID, provider: Provider, token: Principal) -> Response:
     may_write(token, user_id)
     with connection() as conn:

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db import validate
@@ -19,6 +19,7 @@ from db.pool import Conn
 TOKEN_PREFIX = "sp_"  # says what a leaked string is (secret scanners match on it)
 PREFIX_SHOWN = 10  # characters kept to tell tokens apart in a listing: "sp_" + 7
 MAX_NAME = 100
+USE_NOTED_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,18 @@ def create_token(
 
 
 def find_token(conn: Conn, token: str) -> Token | None:
-    """The live (not revoked) token, or None. Notes its use at most once a minute, so a
-    busy client does not turn every read into a write."""
+    """The live (not revoked) token, or None: one indexed read. Its use is noted at most
+    once a minute, so a busy client does not turn every read into a write."""
     row = conn.execute(
-        """UPDATE api_tokens SET last_used_at = now()
-           WHERE token_hash = %s AND revoked_at IS NULL
-             AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-           RETURNING *""",
+        "SELECT * FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
         (digest(token),),
     ).fetchone()
     if row is None:
-        row = conn.execute(
-            "SELECT * FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
-            (digest(token),),
-        ).fetchone()
-    return _token(row) if row else None
+        return None
+    found = _token(row)
+    if found.last_used_at is None or found.last_used_at < datetime.now(UTC) - USE_NOTED_EVERY:
+        conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (found.id,))
+    return found
 
 
 def list_tokens(conn: Conn, include_revoked: bool = False) -> list[Token]:

@@ -95,37 +95,19 @@ class PublishClient:
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time."""
         return self.submit_post(
-            user_id, content, platforms, media_urls, scheduled_for, campaign_id,
-            batch_number, post_id, platform_options, account_ids)["post_id"]
-
-    def submit_post(
-        self,
-        user_id: object,
-        content: object,
-        platforms: object,
-        media_urls: object = None,
-        scheduled_for: object = None,
-        campaign_id: object = None,
-        batch_number: object = None,
-        post_id: object = None,
-        platform_options: object = None,
-        account_ids: object = None,
-    ) -> dict[str, str]:
-        """`enqueue_post`, answering the acceptance {post_id, status}: the stored row's
-        status (queued or scheduled; for a repeat, wherever the post has got to). The
-        HTTP API answers with it."""
-        checked = check_publish_input(
-            user_id=user_id,
-            content=content,
+            user_id=user_id, content=content,
             platforms=list(platforms) if isinstance(platforms, list | tuple) else platforms,
             media_urls=list(media_urls) if isinstance(media_urls, list | tuple) else media_urls,
-            scheduled_for=scheduled_for,
-            campaign_id=campaign_id,
-            batch_number=batch_number,
-            post_id=post_id,
-            platform_options=platform_options,
-            account_ids=account_ids,
-        )
+            scheduled_for=scheduled_for, campaign_id=campaign_id, batch_number=batch_number,
+            post_id=post_id, platform_options=platform_options, account_ids=account_ids,
+        )["post_id"]
+
+    def submit_post(self, **fields: Any) -> dict[str, str]:
+        """`enqueue_post` with the request's fields as given (check_publish_input's
+        keywords), answering the acceptance {post_id, status}: the stored row's status
+        (queued or scheduled; for a repeat, wherever the post has got to). The HTTP API
+        answers with it."""
+        checked = check_publish_input(**fields)
         pid = str(checked.post_id or uuid.uuid4())
         status = "queued" if checked.due_now() else "scheduled"
         if self.record_first:
@@ -142,24 +124,28 @@ class PublishClient:
             "platform_options": checked.platform_options or None,
             "account_ids": checked.account_ids or None,
         }
+        self._send("social.publish_post", kwargs, pid)
+        return {"post_id": pid, "status": status}
+
+    def _send(self, task_name: str, kwargs: dict[str, Any], pid: str) -> None:
+        """Send the message of post `pid`, marked in flight when its row was written here.
+        When the row is written, a failed send is only logged: the recovery sweep (or
+        beat's release) delivers the post once the broker is back; raising would invite
+        a resend under a new id."""
         task_id = str(uuid.uuid4())
-        header = self._mark_in_flight(pid, task_id, "social.publish_post")
+        header = self._mark_in_flight(pid, task_id, task_name)
         try:
             # The id is the handle; nobody waits on the acceptance, so no result
             # subscription per message (nor a stall when the result store is away).
-            self.app.send_task("social.publish_post", ignore_result=True, kwargs=kwargs,
-                               task_id=task_id,
+            self.app.send_task(task_name, ignore_result=True, kwargs=kwargs, task_id=task_id,
                                headers={inflight.HEADER: header} if header else None)
         except Exception as exc:
             if header:
                 inflight.unmark([(pid, task_id)])
             if not self.record_first:
                 raise
-            # The row is in PostgreSQL: the recovery sweep (or beat's release) delivers
-            # it once the broker is back. Raising here would invite a resend under a new id.
             log.warning("post %s recorded; its message was not sent (%s): the recovery "
                         "sweep delivers it", pid, exc)
-        return {"post_id": pid, "status": status}
 
     def _mark_in_flight(self, post_id: str, task_id: str, task_name: str) -> str | None:
         """The recorded row's message is in flight (tasks.inflight): while it waits in the
@@ -211,21 +197,37 @@ class PublishClient:
         if problems or uid is None or cid is None:
             raise InvalidRequest(problems)
         final_id = str(pid or uuid.uuid4())
-        self.app.send_task(
-            "social.publish_batch",
-            ignore_result=True,
-            kwargs={
-                "user_id": str(uid),
-                "campaign_id": str(cid),
-                "batch_number": batch_number,
-                "platforms": normalize_platforms(platforms),
-                "media_urls": list(media_urls) if media_urls is not None else None,
-                "scheduled_for": _iso(scheduled_for),
-                "post_id": final_id,
-                "account_ids": accounts or None,
-            },
-        )
+        kwargs = {
+            "user_id": str(uid),
+            "campaign_id": str(cid),
+            "batch_number": batch_number,
+            "platforms": normalize_platforms(platforms),
+            "media_urls": list(media_urls) if media_urls is not None else None,
+            "scheduled_for": _iso(scheduled_for),
+            "post_id": final_id,
+            "account_ids": accounts or None,
+        }
+        if self.record_first and not self._record_batch(kwargs, final_id):
+            # Not recorded here (the worker records the refusal, with its reason, as for
+            # any producer): send unmarked, as a bare producer would.
+            self.app.send_task("social.publish_batch", ignore_result=True, kwargs=kwargs)
+            return final_id
+        self._send("social.publish_batch", kwargs, final_id)
         return final_id
+
+    def _record_batch(self, kwargs: dict[str, Any], post_id: str) -> bool:
+        """Write the batch's row before its message, as for a post (the caption, media and
+        time read from the calendar, exactly as the worker's intake reads them). False
+        when the batch would be refused (an unreadable batch, a caption a platform
+        refuses): the worker then records the refusal as a failed post, as before."""
+        from tasks.intake import BatchRefused, batch_request
+
+        try:
+            checked = check_publish_input(**batch_request(kwargs, post_id))
+        except (BatchRefused, InvalidRequest):
+            return False
+        self._record(checked, post_id)
+        return True
 
     def enqueue_campaign(
         self, campaign_id: str, platforms: Sequence[str], *, skip_past: bool = True

@@ -134,9 +134,10 @@ class Stack:
             ready="Visit me at",
         )
 
-    def api(self, port: int, name: str = "api") -> Proc:
+    def api(self, port: int, name: str = "api", workers: int = 1) -> Proc:
         """`socialpost api` on loopback (the operator's command), ready when it serves."""
-        return self._spawn(name, ["api", "--host", "127.0.0.1", "--port", str(port)],
+        return self._spawn(name, ["api", "--host", "127.0.0.1", "--port", str(port),
+                                  "--workers", str(workers)],
                            ready="Application startup complete", program=("worker.cli",))
 
     def kill(self, proc: Proc, sig: int = signal.SIGKILL) -> None:

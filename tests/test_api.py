@@ -225,6 +225,9 @@ def test_a_campaign_is_created_checked_and_published_once(api: Api, sandbox: Any
     assert sorted(p["id"] for p in shown["posts"]) == sorted(ids)
     assert len(creates(sandbox, "postforme", ids[0])) == 1
     assert api.call("GET", f"/v1/campaigns/{cid}", token(new_user())).status_code == 404
+    taken = api.call("POST", "/v1/campaigns", tok, json={
+        "user_id": user, "name": "again", "id": cid, "creative_calendar": {"batches": []}})
+    assert taken.status_code == 409 and taken.json()["errors"][0]["field"] == "id"
 
 
 def test_credentials_are_stored_never_echoed_and_accounts_listed(api: Api, sandbox: Any) -> None:
@@ -254,3 +257,21 @@ def test_credentials_are_stored_never_echoed_and_accounts_listed(api: Api, sandb
     assert api.call("DELETE", f"/v1/users/{user}/credentials/late", tok).status_code == 204
     assert api.call("DELETE", f"/v1/users/{user}/credentials/late", tok).status_code == 404
     assert secret not in api.log() and secret not in api.stack.logs()
+
+
+def test_only_an_admin_token_manages_tokens(api: Api) -> None:
+    user = new_user()
+    admin = token(admin=True)
+    assert api.call("GET", "/v1/tokens", token(user)).status_code == 403
+    made = api.call("POST", "/v1/tokens", admin, json={"name": "svc", "user_ids": [user]})
+    assert made.status_code == 201, made.text
+    new = made.json()
+    assert new["token"].startswith("sp_") and new["user_ids"] == [user]
+    assert api.call("GET", f"/v1/posts?user_id={user}", new["token"]).status_code == 200
+    listed = api.call("GET", "/v1/tokens", admin).json()["data"]
+    assert new["id"] in {t["id"] for t in listed} and new["token"] not in json.dumps(listed)
+    scope = api.call("POST", "/v1/tokens", admin, json={"name": "none"})
+    assert [e["field"] for e in scope.json()["errors"]] == ["user_ids"]
+    assert api.call("DELETE", f"/v1/tokens/{new['id']}", admin).status_code == 204
+    assert api.call("GET", f"/v1/posts?user_id={user}", new["token"]).status_code == 401
+    assert api.call("DELETE", f"/v1/tokens/{new['id']}", admin).status_code == 404
