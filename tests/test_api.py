@@ -109,6 +109,11 @@ def test_no_token_or_an_unknown_or_revoked_one_is_401(api: Api) -> None:
         assert answer.status_code == 401, (headers, answer.text)
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert answer.json()["type"].endswith(":unauthenticated")
+    unscoped = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "tokens", "create", "--name", "ci"],
+        cwd=ROOT, env=api.stack.env, capture_output=True, text=True, timeout=60)
+    assert unscoped.returncode == 2 and unscoped.stdout == ""
+    assert unscoped.stderr.startswith("Error: --user: name at least one user"), unscoped.stderr
     made = subprocess.run(
         [sys.executable, "-m", "worker.cli", "tokens", "create", "--name", "ci", "--admin"],
         cwd=ROOT, env=api.stack.env, capture_output=True, text=True, timeout=60)

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import click
 
-from worker.commands.common import CONTEXT, Group, cli_errors, db_connection, note, split_list
+from worker.commands.common import (
+    CONTEXT,
+    BadInput,
+    Group,
+    cli_errors,
+    db_connection,
+    note,
+    split_list,
+)
 from worker.commands.render import echo_json, table, when
 
 
@@ -31,9 +39,13 @@ def create(name: str, users: tuple[str, ...], admin: bool) -> None:
     """Create a token and print it once, alone on stdout. Store it now: it is kept only
     as a digest and cannot be shown again."""
     from db import tokens as repo
+    from db.errors import InvalidInput
 
     with cli_errors(), db_connection() as conn:
-        record, token = repo.create_token(conn, name, split_list(users), admin=admin)
+        try:
+            record, token = repo.create_token(conn, name, split_list(users), admin=admin)
+        except InvalidInput as exc:  # named as the option the operator gave
+            raise BadInput(f"--{exc.field}: {exc.rule}") from None
     scope = "admin" if record.admin else f"{len(record.user_ids)} user(s)"
     note(f"created token {record.id} ({record.prefix}…, {scope}); it is shown only now")
     click.echo(token)
