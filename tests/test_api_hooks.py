@@ -167,6 +167,29 @@ def test_a_forged_late_webhook_is_refused_and_changes_nothing(hooked: str,
     assert wait_final(post_id, timeout=15)["status"] == "posted"
 
 
+def test_an_event_for_a_post_a_worker_holds_is_503_and_taken_on_the_retry(
+        hooked: str, sandbox: Any) -> None:
+    sandbox.revoke_key("postforme", GLOBAL_PFM)
+    sandbox.set_faults("late", pending_platforms=["twitter"], pending_seconds=120)
+    post_id = client().enqueue_post(new_user(), "held by a worker", ["twitter"])
+    before = _accepted(post_id, "twitter")
+    with conn() as c:  # as a worker's claim leaves it while it works on the post
+        c.execute("UPDATE social_posts SET lease_owner = 'another-worker', lease_expires_at "
+                  "= now() + interval '1 minute' WHERE id = %s", (post_id,))
+    url = "https://x.com/u/status/999"
+    raw, headers = _signed(_late_event(before, "twitter", url), LATE_SECRET,
+                           "evt_held_" + uuid.uuid4().hex)
+    busy = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert _target(post_id, "twitter") == before
+    with conn() as c:
+        c.execute("UPDATE social_posts SET lease_owner = NULL, lease_expires_at = NULL "
+                  "WHERE id = %s", (post_id,))
+    retried = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+    assert retried.json() == {"result": "applied", "changed": 1}  # not taken the first time
+    assert _target(post_id, "twitter")["platform_post_url"] == url
+
+
 def test_a_malformed_late_event_is_400_naming_the_field(hooked: str) -> None:
     raw, headers = _signed({"event": "post.platform.published", "post": {}}, LATE_SECRET,
                            "evt_bad_" + uuid.uuid4().hex)
