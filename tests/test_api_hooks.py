@@ -218,6 +218,28 @@ def test_postforme_webhooks_confirm_and_a_wrong_secret_is_refused(hooked: str,
     assert tries and all(t["status"] == 200 for t in tries)
 
 
+def test_a_postforme_failure_waits_for_the_poll_which_it_puts_first(
+        hooked: str, sandbox: Any) -> None:
+    from db import hooks
+    from db.vault import Vault
+
+    sandbox.set_faults("postforme", result_delay_seconds=120)
+    post_id = client().enqueue_post(new_user(), "may still succeed", ["twitter"])
+    before = _accepted(post_id, "twitter")
+    with conn() as c:
+        c.execute("UPDATE post_targets SET checked_at = now() WHERE post_id = %s", (post_id,))
+        secret = hooks.stored_secret(c, Vault.from_env(), "postforme")
+    assert secret
+    failed = {"event_type": "social.post.result.created", "data": {
+        "id": "spr_" + uuid.uuid4().hex, "post_id": before["provider_post_id"],
+        "platform": "x", "success": False, "error": "Internal error, retrying"}}
+    answer = requests.post(hooked + "/hooks/postforme", json=failed, timeout=T,
+                           headers={"Post-For-Me-Webhook-Secret": secret})
+    assert answer.json() == {"result": "applied", "changed": 0}  # PostForMe may yet retry
+    after = _target(post_id, "twitter")
+    assert after["status"] == "accepted" and after["checked_at"] is None  # asked first
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
