@@ -206,6 +206,26 @@ class Settings:
                                      "celerybeat-schedule)")
     flower_basic_auth: str | None = _var("FLOWER_BASIC_AUTH", None, "user:password",
                                          "Flower refuses to start without it", secret=True)
+    postforme_webhook_secret: str | None = _var(
+        "POSTFORME_WEBHOOK_SECRET", None, "secret",
+        "POST /hooks/postforme takes only this Post-For-Me-Webhook-Secret (or the one "
+        "`socialpost hooks register` stored)", secret=True)
+    late_webhook_secret: str | None = _var(
+        "LATE_WEBHOOK_SECRET", None, "secret",
+        "POST /hooks/late takes only bodies signed with this (X-Zernio-Signature), or with "
+        "the one `socialpost hooks register` stored; `hooks register` sends it to LATE",
+        secret=True)
+    metrics_token: str | None = _var(
+        "SOCIALPOST_METRICS_TOKEN", None, "token",
+        "when set, GET /metrics needs Authorization: Bearer <this>", secret=True)
+    worker_metrics_port: int = _var(
+        "SOCIALPOST_WORKER_METRICS_PORT", 0, "port",
+        "each worker serves its Prometheus metrics here (its pool processes' too); 0: off",
+        minimum=0)
+    api_max_body_bytes: int = _var(
+        "SOCIALPOST_API_MAX_BODY_BYTES", 1 * MIB, "bytes",
+        "the HTTP API refuses a larger request body (413) before reading the rest",
+        minimum=1024)
 
     def __post_init__(self) -> None:
         if self.db_pool_max < self.db_pool_min:
@@ -217,6 +237,9 @@ class Settings:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name.upper()}: must be an http(s) URL, got {url!r}")
             object.__setattr__(self, name, url.rstrip("/"))
+        if self.worker_metrics_port > 65535:
+            raise SettingsError("SOCIALPOST_WORKER_METRICS_PORT: must be a port between 0 "
+                                f"(off) and 65535, got {self.worker_metrics_port}")
         if self.background_share > 1:
             raise SettingsError(
                 "SOCIALPOST_BACKGROUND_SHARE: must be between 0 and 1, got "

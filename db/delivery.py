@@ -41,6 +41,7 @@ class Claim:
     open_claims: int = 1  # claims since the last recorded attempt, this one included
     paced_since: datetime | None = None  # waiting for a permit on this step since
     overrides: dict[str, Any] | None = None  # platform -> its own content and options
+    scheduled_for: datetime | None = None  # the time it was due, when scheduled (metrics)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ WITH c AS (
                     OR (lease_owner = %(owner)s AND send_started_at IS NULL))))
     RETURNING id, user_id, content, platforms, media_urls, platform_options, overrides,
               account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
-              paced_since
+              paced_since, scheduled_for
 )
 SELECT c.*,
     (SELECT jsonb_object_agg(t.platform, to_jsonb(t) - 'post_id')
@@ -154,6 +155,7 @@ def _claim_from(row: dict[str, Any]) -> Claim:
         claim_count=row["claim_count"],
         open_claims=row["open_claims"],
         paced_since=row.get("paced_since"),
+        scheduled_for=row.get("scheduled_for"),
     )
 
 
@@ -319,7 +321,8 @@ WITH ins AS (
         now() + make_interval(secs => %(lease)s), 1, 1)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id, content, platforms, media_urls, platform_options, overrides,
-              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims
+              account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
+              scheduled_for
 ), tgt AS (
     INSERT INTO post_targets (post_id, platform)
     SELECT ins.id, p.platform FROM ins, unnest(ins.platforms) AS p(platform)

@@ -172,6 +172,15 @@ class LateProvider(HttpProvider):
         post = as_dict(body.get("post")) or as_dict(body.get("data")) or body
         return self._targets(post, {})
 
+    def register_webhook(self, name: str, url: str, secret: str,
+                         events: list[str]) -> dict[str, Any]:
+        """POST /webhooks/settings: LATE signs `events` sent to `url` with `secret`
+        (X-Zernio-Signature) from now on. Returns {id, url}. Raises ProviderCallError."""
+        body = as_dict(self._query("POST", "/webhooks/settings", json_body={
+            "name": name, "url": url, "secret": secret, "events": events}))
+        hook = as_dict(body.get("webhook")) or body
+        return {"id": _id_of(hook.get("_id")) or _id_of(hook.get("id")), "url": url}
+
     def find_post(self, idempotency_key: str) -> PublishOutcome | None:
         """Always None: LATE cannot look posts up by request id. Resending with the same
         key is the safe reconciliation (x-request-id replay within 300 s, 409 after)."""

@@ -215,6 +215,17 @@ class PostForMeProvider(HttpProvider):
                 out[post_id][platform] = found
         return out
 
+    def register_webhook(self, url: str, event_types: list[str]) -> dict[str, Any]:
+        """POST /webhooks: PostForMe sends `event_types` to `url` from now on. Returns
+        {id, url, secret}: the secret it made, sent back raw with every event. Raises
+        ProviderCallError."""
+        body = unwrap(self._query("POST", "/webhooks",
+                                  json_body={"url": url, "event_types": event_types}))
+        secret = first_str(body.get("secret"))
+        if secret is None:
+            raise ValueError("PostForMe answered the webhook registration without a secret")
+        return {"id": first_str(body.get("id")), "url": url, "secret": secret}
+
     def post_status(self, provider_post_id: str) -> str | None:
         """The post's status (draft | scheduled | processing | processed): its results are
         final once `processed`. Raises ProviderCallError."""

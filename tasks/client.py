@@ -23,6 +23,7 @@ from tasks import inflight
 from tasks.validation import (
     PUBLISH_NOW,
     InvalidRequest,
+    PostIdConflict,
     PublishInput,
     check_publish_input,
     max_past,
@@ -60,9 +61,9 @@ class PublishClient:
         self.app = app or _default_app()
         self.record_first = record_first
 
-    def _record(self, checked: PublishInput, post_id: str) -> None:
-        """Write the post's row (a repeat of the same request changes nothing); a
-        different request under this id is refused, naming post_id."""
+    def _record(self, checked: PublishInput, post_id: str) -> str:
+        """Write the post's row (a repeat of the same request changes nothing) and return
+        its status; a different request under this id is refused, naming post_id."""
         from db import posts
         from db.pool import connection
         from tasks.intake import new_post
@@ -72,9 +73,10 @@ class PublishClient:
             row, created = posts.insert_post(conn, new)
         differs = [] if created else posts.request_differences(row, new)
         if differs:
-            raise InvalidRequest([
+            raise PostIdConflict([
                 f"post_id: {post_id} is already used by a different request "
                 f"({', '.join(differs)} differ); use a new post_id"])
+        return str(row["status"])
 
     def _check_route(self, checked: PublishInput) -> None:
         """A thread or first comment needs a LATE key in the user's chain (tasks.routing)."""
@@ -107,23 +109,26 @@ class PublishClient:
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time. `overrides`
         gives a platform its own content, media and options (README: per-platform content)."""
-        checked = check_publish_input(
-            user_id=user_id,
-            content=content,
-            platforms=list(platforms),
-            media_urls=list(media_urls) if media_urls is not None else None,
-            scheduled_for=scheduled_for,
-            campaign_id=campaign_id,
-            batch_number=batch_number,
-            post_id=post_id,
-            platform_options=platform_options,
-            account_ids=account_ids,
+        return self.submit_post(
+            user_id=user_id, content=content,
+            platforms=list(platforms) if isinstance(platforms, list | tuple) else platforms,
+            media_urls=list(media_urls) if isinstance(media_urls, list | tuple) else media_urls,
+            scheduled_for=scheduled_for, campaign_id=campaign_id, batch_number=batch_number,
+            post_id=post_id, platform_options=platform_options, account_ids=account_ids,
             overrides=overrides,
-        )
+        )["post_id"]
+
+    def submit_post(self, **fields: Any) -> dict[str, str]:
+        """`enqueue_post` with the request's fields as given (check_publish_input's
+        keywords), answering the acceptance {post_id, status}: the stored row's status
+        (queued or scheduled; for a repeat, wherever the post has got to). The HTTP API
+        answers with it."""
+        checked = check_publish_input(**fields)
         pid = str(checked.post_id or uuid.uuid4())
+        status = "queued" if checked.due_now() else "scheduled"
         if self.record_first:
             self._check_route(checked)
-            self._record(checked, pid)
+            status = self._record(checked, pid)
         kwargs = {
             "user_id": str(checked.user_id),
             "content": checked.content,
@@ -137,24 +142,28 @@ class PublishClient:
             "account_ids": checked.account_ids or None,
             "overrides": checked.overrides or None,
         }
+        self._send("social.publish_post", kwargs, pid)
+        return {"post_id": pid, "status": status}
+
+    def _send(self, task_name: str, kwargs: dict[str, Any], pid: str) -> None:
+        """Send the message of post `pid`, marked in flight when its row was written here.
+        When the row is written, a failed send is only logged: the recovery sweep (or
+        beat's release) delivers the post once the broker is back; raising would invite
+        a resend under a new id."""
         task_id = str(uuid.uuid4())
-        header = self._mark_in_flight(pid, task_id, "social.publish_post")
+        header = self._mark_in_flight(pid, task_id, task_name)
         try:
             # The id is the handle; nobody waits on the acceptance, so no result
             # subscription per message (nor a stall when the result store is away).
-            self.app.send_task("social.publish_post", ignore_result=True, kwargs=kwargs,
-                               task_id=task_id,
+            self.app.send_task(task_name, ignore_result=True, kwargs=kwargs, task_id=task_id,
                                headers={inflight.HEADER: header} if header else None)
         except Exception as exc:
             if header:
                 inflight.unmark([(pid, task_id)])
             if not self.record_first:
                 raise
-            # The row is in PostgreSQL: the recovery sweep (or beat's release) delivers
-            # it once the broker is back. Raising here would invite a resend under a new id.
             log.warning("post %s recorded; its message was not sent (%s): the recovery "
                         "sweep delivers it", pid, exc)
-        return pid
 
     def _mark_in_flight(self, post_id: str, task_id: str, task_name: str) -> str | None:
         """The recorded row's message is in flight (tasks.inflight): while it waits in the
@@ -211,22 +220,38 @@ class PublishClient:
         if problems or uid is None or cid is None:
             raise InvalidRequest(problems)
         final_id = str(pid or uuid.uuid4())
-        self.app.send_task(
-            "social.publish_batch",
-            ignore_result=True,
-            kwargs={
-                "user_id": str(uid),
-                "campaign_id": str(cid),
-                "batch_number": batch_number,
-                "platforms": normalize_platforms(platforms),
-                "media_urls": list(media_urls) if media_urls is not None else None,
-                "scheduled_for": _iso(scheduled_for),
-                "post_id": final_id,
-                "account_ids": accounts or None,
-                "overrides": overrides,
-            },
-        )
+        kwargs = {
+            "user_id": str(uid),
+            "campaign_id": str(cid),
+            "batch_number": batch_number,
+            "platforms": normalize_platforms(platforms),
+            "media_urls": list(media_urls) if media_urls is not None else None,
+            "scheduled_for": _iso(scheduled_for),
+            "post_id": final_id,
+            "account_ids": accounts or None,
+            "overrides": overrides,
+        }
+        if self.record_first and not self._record_batch(kwargs, final_id):
+            # Not recorded here (the worker records the refusal, with its reason, as for
+            # any producer): send unmarked, as a bare producer would.
+            self.app.send_task("social.publish_batch", ignore_result=True, kwargs=kwargs)
+            return final_id
+        self._send("social.publish_batch", kwargs, final_id)
         return final_id
+
+    def _record_batch(self, kwargs: dict[str, Any], post_id: str) -> bool:
+        """Write the batch's row before its message, as for a post (the caption, media and
+        time read from the calendar, exactly as the worker's intake reads them). False
+        when the batch would be refused (an unreadable batch, a caption a platform
+        refuses): the worker then records the refusal as a failed post, as before."""
+        from tasks.intake import BatchRefused, batch_request
+
+        try:
+            checked = check_publish_input(**batch_request(kwargs, post_id))
+        except (BatchRefused, InvalidRequest):
+            return False
+        self._record(checked, post_id)
+        return True
 
     def enqueue_campaign(
         self, campaign_id: str, platforms: Sequence[str], *, skip_past: bool = True

@@ -20,7 +20,8 @@ the key's rate budget, yielding to creates). A call refused for want of a permit
 stops that key for this pass: its remaining targets are given back with their previous
 checked_at, so the next pass takes them first, and the sweep goes on with other keys.
 
-Provider webhooks (the HTTP API) will be the fast path; this sweep stays correct alone.
+Provider webhooks (tasks.provider_hooks, behind the HTTP API) are the fast path: they
+judge with `judge` and write with `write`, as the sweep does; this sweep stays the net.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 import settings
 from db import confirmations
 from db import delivery as ledger
-from db.pool import connection
+from db.pool import Conn, connection
 from providers import pacing
 from providers.base import HttpProvider
 from providers.errors import ProviderCallError
@@ -271,24 +272,44 @@ def sweep(send: Send, *, dsn: str | None = None, post_ids: list[str] | None = No
             confirmations.give_back(conn, left)
     if not changes and not stray:
         return 0
-    requeued: list[str] = []
     with connection(dsn) as conn, conn.transaction():
-        free = set(confirmations.lock_free(conn, list({str(c["post_id"]) for c in changes})))
-        made = confirmations.apply(conn, [c for c in changes if str(c["post_id"]) in free])
-        touched = list({str(m["post_id"]) for m in made} | set(stray))
-        for post in confirmations.posts_to_settle(conn, touched) if touched else []:
-            verdict = settle(post, now)
-            if verdict is None:
-                continue
-            kind, value = verdict
-            if kind == "requeue" and confirmations.requeue(conn, post["id"], value):
-                requeued.append(str(post["id"]))
-            elif kind == "finish":
-                confirmations.finish(conn, post["id"], value,
-                                     revision=post["status"] != "publishing")
-    for post_id in requeued:  # after commit: a crash before leaves it queued for the sweep
+        written = write(conn, changes, now, stray)
+    for post_id in written.requeued:  # after commit: a crash before leaves it queued
         send(post_id)
-    return len(made)
+    return len(written.made)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write` did: the changes made, the posts to deliver again (after commit),
+    and the posts left alone because a worker holds them (asked again later)."""
+
+    made: list[dict[str, Any]]
+    requeued: list[str]
+    held: list[str]
+
+
+def write(conn: Conn, changes: list[dict[str, Any]], now: datetime,
+          stray: list[str] | tuple[str, ...] = ()) -> Written:
+    """Write judged changes and settle the posts they touch (and `stray` ones), in the
+    caller's transaction: the sweep's and the provider webhooks' one way to write. A post
+    a worker holds is left alone (its targets change only once it is free)."""
+    wanted = list({str(c["post_id"]) for c in changes})
+    free = set(confirmations.lock_free(conn, wanted))
+    made = confirmations.apply(conn, [c for c in changes if str(c["post_id"]) in free])
+    requeued: list[str] = []
+    touched = list({str(m["post_id"]) for m in made} | set(stray))
+    for post in confirmations.posts_to_settle(conn, touched) if touched else []:
+        verdict = settle(post, now)
+        if verdict is None:
+            continue
+        kind, value = verdict
+        if kind == "requeue" and confirmations.requeue(conn, post["id"], value):
+            requeued.append(str(post["id"]))
+        elif kind == "finish":
+            confirmations.finish(conn, post["id"], value,
+                                 revision=post["status"] != "publishing")
+    return Written(made, requeued, [p for p in wanted if p not in free])
 
 
 def confirm_within(post_id: str, seconds: float, send: Send, *, dsn: str | None = None,

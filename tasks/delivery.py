@@ -31,7 +31,7 @@ from providers.errors import ProviderCallError
 from providers.late import LateProvider
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
-from tasks import routing
+from tasks import metrics, routing
 from tasks.chain import DISPLAY, Step, build_chain, idempotency_key, step_at_or_after
 from tasks.decisions import Decision, Policy, decide
 from tasks.planning import Plan, plan, plan_no_step, plan_poison
@@ -338,6 +338,10 @@ def run_claimed(
     if not kept:
         log.warning("post %s: lease lost before recording; the new holder reconciles", post_id)
         return AttemptResult(post_id, None)
+    metrics.attempted([*done.skipped, *([done.attempt] if done.attempt else [])],
+                      reconciling=claim.needs_reconcile,
+                      first_send=claim.step == 0 and claim.step_attempts == 0,
+                      scheduled_for=claim.scheduled_for)
     return result_of(post_id, done.plan)
 
 

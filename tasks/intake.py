@@ -195,15 +195,20 @@ def store(
     return answer
 
 
-def accept_batch(
-    raw: dict[str, Any],
-    task_id: str | None,
-    enqueue: Callable[[str], None],
-    dsn: str | None = None,
-    first: HoldFirstAttempt | None = None,
-) -> Acceptance:
-    """Read calendar batch n of the campaign and accept it as a post."""
-    post_id = post_id_for(raw.get("post_id"), task_id)
+class BatchRefused(ValueError):
+    """A batch message that cannot become a post; str() says why, naming the field.
+    `unreadable`: the calendar could not be read (no caption to keep)."""
+
+    def __init__(self, error: str, unreadable: bool = False) -> None:
+        super().__init__(error)
+        self.unreadable = unreadable
+
+
+def batch_request(raw: dict[str, Any], post_id: uuid.UUID | str, dsn: str | None = None
+                  ) -> dict[str, Any]:
+    """The publish request calendar batch n of the campaign makes (its caption, media and
+    time read from the calendar), as `accept` takes it; BatchRefused otherwise. Shared
+    by the worker's intake and the producer client, which records the row first."""
     problems = unknown_fields(raw, BATCH_FIELDS)
     user = parse_uuid("user_id", raw.get("user_id"), problems, required=True)
     campaign = parse_uuid("campaign_id", raw.get("campaign_id"), problems, required=True)
@@ -212,23 +217,23 @@ def accept_batch(
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         problems.append(f"batch_number: must be an integer >= 1, got {number!r}")
     if problems or user is None or campaign is None or not isinstance(number, int):
-        return _record_refusal(raw, post_id, "; ".join(problems), dsn)
+        raise BatchRefused("; ".join(problems))
     try:
         with connection(dsn) as conn:
             owner = campaigns.get_campaign(conn, campaign)
             batch = campaigns.get_batch(conn, campaign, number)
     except (NotFound, InvalidInput) as exc:
-        return _record_refusal({**raw, "content": None}, post_id, str(exc), dsn)
+        raise BatchRefused(str(exc), unreadable=True) from None
     if owner is None:
-        return _record_refusal(raw, post_id, f"campaign_id: no campaign {campaign}", dsn)
+        raise BatchRefused(f"campaign_id: no campaign {campaign}")
     if str(owner["user_id"]) != str(user):
-        return _record_refusal(raw, post_id, "campaign_id: belongs to another user", dsn)
+        raise BatchRefused("campaign_id: belongs to another user")
     media = raw.get("media_urls")
     when: object = raw.get("scheduled_for")
     # None: the calendar's time. PUBLISH_NOW (""): now, whatever the calendar says.
     if when is None and batch.scheduled_for is not None:
         when = batch.scheduled_for
-    request = {
+    return {
         "user_id": str(user),
         "content": batch.caption,
         "platforms": raw.get("platforms"),
@@ -242,4 +247,20 @@ def accept_batch(
         "overrides": raw.get("overrides") if raw.get("overrides") is not None
         else batch.overrides or None,
     }
+
+
+def accept_batch(
+    raw: dict[str, Any],
+    task_id: str | None,
+    enqueue: Callable[[str], None],
+    dsn: str | None = None,
+    first: HoldFirstAttempt | None = None,
+) -> Acceptance:
+    """Read calendar batch n of the campaign and accept it as a post."""
+    post_id = post_id_for(raw.get("post_id"), task_id)
+    try:
+        request = batch_request(raw, post_id, dsn)
+    except BatchRefused as exc:
+        shown = {**raw, "content": None} if exc.unreadable else raw
+        return _record_refusal(shown, post_id, str(exc), dsn)
     return accept(request, task_id, enqueue, dsn, first)

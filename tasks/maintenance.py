@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import settings
-from tasks import accounts, scheduling
+from tasks import accounts, provider_hooks, scheduling
 from tasks.base import SocialTask
 from tasks.publish import send_deliveries
 from worker.celery_app import app
@@ -36,7 +36,9 @@ def release_due_posts() -> int:
 @app.task(name="social.recover_stalled_posts", base=SocialTask, ignore_result=True)
 def recover_stalled_posts() -> int:
     """Re-send delivery for posts whose message was lost (Redis restart, killed worker),
-    never for those whose message still waits behind a backlog (tasks.inflight)."""
+    never for those whose message still waits behind a backlog (tasks.inflight); and
+    forget provider webhook events older than any provider's retries."""
+    provider_hooks.forget_old_events()
     return scheduling.recover_stalled(send_many=_send)
 
 

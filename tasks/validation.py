@@ -43,6 +43,10 @@ class InvalidRequest(ValueError):
         return [p.split(":", 1)[0] for p in self.problems]
 
 
+class PostIdConflict(InvalidRequest):
+    """The post_id is already used by a different request (an HTTP 409, not a 422)."""
+
+
 @dataclass(frozen=True)
 class PublishInput:
     user_id: uuid.UUID

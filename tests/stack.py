@@ -68,11 +68,12 @@ class Stack:
         (workdir / "state").mkdir(parents=True, exist_ok=True)
         return cls(env=env, workdir=workdir)
 
-    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30) -> Proc:
+    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30,
+               program: tuple[str, ...] = ("celery", "-A", "worker")) -> Proc:
         log = self.workdir / f"{name}.log"
         out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         popen = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", *args],
+            [sys.executable, "-m", *program, *args],
             cwd=ROOT,
             env=self.env,
             stdout=out,
@@ -133,6 +134,12 @@ class Stack:
             ready="Visit me at",
         )
 
+    def api(self, port: int, name: str = "api", workers: int = 1) -> Proc:
+        """`socialpost api` on loopback (the operator's command), ready when it serves."""
+        return self._spawn(name, ["api", "--host", "127.0.0.1", "--port", str(port),
+                                  "--workers", str(workers)],
+                           ready="Application startup complete", program=("worker.cli",))
+
     def kill(self, proc: Proc, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (a prefork worker's children too)."""
         try:
@@ -156,6 +163,13 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"==== {p.name}\n{p.text()}" for p in self.procs)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the server binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:

@@ -532,10 +532,19 @@ def test_campaign_publish(env: dict[str, str], broker: Any, tmp_path: Path) -> N
     assert ids == [rows[0][1], rows[1][1]]
     assert sent[1]["kwargs"]["scheduled_for"] == LATER.isoformat()
 
-    # the worker's part, then a re-run (same ids: harmless) follows them to the summary
-    for number, pid in enumerate(ids, start=1):
-        insert(user, f"batch {number}", ("twitter", "linkedin"), id=pid, campaign_id=cid,
-               batch_number=number)
+    # Each batch's row was written before its message (a lost message is re-sent by the
+    # recovery sweep): the due batch queued, the later one scheduled at its time.
+    with conn() as c:
+        stored = {r["id"]: r for r in c.execute(
+            "SELECT id::text, status, scheduled_for, batch_number FROM social_posts "
+            "WHERE campaign_id = %s", (cid,))}
+        assert [(stored[i]["batch_number"], stored[i]["status"]) for i in ids] == [
+            (1, "queued"), (2, "scheduled")]
+        assert stored[ids[1]]["scheduled_for"] == LATER
+        # beat's release, then the worker's part; a re-run (same ids: harmless) follows
+        # them to the summary
+        c.execute("UPDATE social_posts SET status = 'queued', queued_at = now() "
+                  "WHERE id = %s", (ids[1],))
     settle(ids[0], {"twitter": "posted", "linkedin": "posted"})
     settle(ids[1], {"twitter": "posted", "linkedin": "failed"})
     followed = run("campaign", "publish", cid, "-p", "linkedin", "-p", "twitter")

@@ -32,7 +32,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "compose-test",
     "FLOWER_BASIC_AUTH": "ops:compose-test",
 }
-LONG_RUNNING = {"postgres", "redis", "worker", "beat", "flower", "sandbox"}
+LONG_RUNNING = {"postgres", "redis", "worker", "beat", "flower", "api", "sandbox"}
 
 
 def _compose_commands() -> list[list[str]]:
@@ -95,7 +95,7 @@ def _load_yaml() -> dict[str, Any]:
 
 def test_compose_runs_every_process_through_our_cli() -> None:
     names = [argv[0] for argv in _compose_commands()]
-    assert sorted(names) == ["beat", "flower", "migrate", "sandbox", "worker"]
+    assert sorted(names) == ["api", "beat", "flower", "migrate", "sandbox", "worker"]
 
 
 @pytest.mark.parametrize("argv", _compose_commands(), ids=lambda argv: argv[0])
@@ -131,7 +131,7 @@ def test_services_have_healthchecks_and_ordered_start() -> None:
     for name in LONG_RUNNING:
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("worker", "beat", "flower"):
+    for name in ("worker", "beat", "flower", "api"):
         needs = services[name]["depends_on"]
         assert needs["postgres"]["condition"] == "service_healthy"
         assert needs["redis"]["condition"] == "service_healthy"

@@ -35,7 +35,7 @@ UNSET = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEN
 def _demo_argv(state: Path, *options: str) -> list[str]:
     socialpost = Path(sys.executable).with_name("socialpost")
     return [str(socialpost), "demo", *options, "--state-dir", str(state),
-            "--flower-port", "0", "--timeout", "60"]
+            "--flower-port", "0", "--api-port", "0", "--timeout", "60"]
 
 
 def _demo_env() -> dict[str, str]:
@@ -66,6 +66,7 @@ def _check(summary: dict[str, Any]) -> None:
     assert summary["ok"], summary["problems"]
     assert summary["embedded"] == {"postgres": True, "redis": True}
     assert summary["flower_ok"]
+    assert summary["api_ok"] and summary["api_url"].startswith("http://127.0.0.1:")
     assert {p["status"] for p in summary["posts"]} == {"posted"}
 
     targets = _targets(summary)

@@ -21,8 +21,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 ENV_EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
 # docker-compose's own variables: they configure containers, not our code
 COMPOSE_ONLY = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "FLOWER_PORT",
-                "SANDBOX_PORT", "SOCIALPOST_IMAGE_TAG", "COMPOSE_PROFILES"}
-CODE_DIRS = ("db", "providers", "tasks", "worker")
+                "SANDBOX_PORT", "API_PORT", "SOCIALPOST_IMAGE_TAG", "COMPOSE_PROFILES"}
+CODE_DIRS = ("api", "db", "providers", "tasks", "worker")
 CODE_FILES = ("celeryconfig.py", "social_posting_service.py")
 # Reading a setting; passing the environment on to a child ({**os.environ}) is not one.
 ENV_READ = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=)")
@@ -77,6 +77,8 @@ def test_no_environment_reads_outside_the_settings_module() -> None:
     ("SOCIALPOST_STALL_SECONDS", "-3", "SOCIALPOST_STALL_SECONDS: must be >= 0, got '-3'"),
     ("SOCIALPOST_ALLOW_PRIVATE_URLS", "maybe", "SOCIALPOST_ALLOW_PRIVATE_URLS: must be 1 or 0"),
     ("LATE_BASE_URL", "getlate.dev", "LATE_BASE_URL: must be an http(s) URL"),
+    ("SOCIALPOST_WORKER_METRICS_PORT", "70000",
+     "SOCIALPOST_WORKER_METRICS_PORT: must be a port between 0 (off) and 65535"),
 ])
 def test_a_malformed_value_is_refused_naming_the_variable_and_rule(
     env: str, value: str, message: str

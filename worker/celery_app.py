@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, celeryd_init, worker_process_shutdown, worker_shutdown
 
 app = Celery("social", include=["tasks.publish", "tasks.maintenance"])
 app.config_from_object("celeryconfig")
@@ -21,3 +21,26 @@ def _make_schedule_folder(sender: Any = None, **_: Any) -> None:
     """beat keeps its schedule file in the state folder; make sure it exists (only in beat,
     so importing the app creates nothing)."""
     os.makedirs(os.path.dirname(app.conf.beat_schedule_filename) or ".", exist_ok=True)
+
+
+@celeryd_init.connect
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    """A worker (not beat, not a producer) serves its metrics when a port is set."""
+    from worker import metrics_export
+
+    metrics_export.start(str(sender) if sender else None)
+
+
+@worker_process_shutdown.connect
+def _process_metrics_end(pid: int | None = None, **_: Any) -> None:
+    from worker import metrics_export
+
+    if pid:
+        metrics_export.process_ended(pid)
+
+
+@worker_shutdown.connect
+def _stop_metrics(**_: Any) -> None:
+    from worker import metrics_export
+
+    metrics_export.stop()

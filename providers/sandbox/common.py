@@ -7,13 +7,16 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from providers.sandbox.faults import Decision, Faults, FaultSpec
 from providers.sandbox.media import VIDEO_EXTENSIONS, MediaStore
 from providers.sandbox.rate_limits import RateLimits, Verdict
 from providers.sandbox.state import Account, KeyEntry, KeyRegistry, Recorder
 from providers.sandbox.wire import Request, Response
+
+if TYPE_CHECKING:
+    from providers.sandbox.webhooks import Webhooks
 
 MEDIA_PREFIX = "/_sandbox/media/"
 UPLOAD_PREFIX = "/_sandbox/upload/"
@@ -29,6 +32,7 @@ class Context:
     media: MediaStore
     duplicate_window_seconds: float
     limits: RateLimits
+    webhooks: Webhooks
     postforme_refuse_local_media: bool = False  # for the server's life; a fault can add it
     postforme_result_delay_seconds: float = 0.0  # the default; a fault can override it
 

@@ -93,6 +93,14 @@ class ControlApi:
                 return json_response(200, {"pending": pending})
         if head in ("rate-limits", "arrivals", "connections") and len(parts) == 1:
             return self._gateway(req, method, head)
+        if parts == ["webhooks"]:
+            if method == "POST":  # {provider, attempts?, timeout_seconds?, backoff_seconds?}
+                body = dict(req.json_object())
+                box.set_webhook_behaviour(str(body.pop("provider", "")), **body)
+            if method in ("GET", "POST"):
+                return json_response(200, {**box.webhooks(),
+                                           "deliveries": box.webhook_deliveries(
+                                               req.arg("provider") or None)})
         if parts == ["stats"] and method == "GET":
             return json_response(200, box.stats())
         if parts == ["requests"] and method == "GET":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from providers.sandbox.common import Context, ProviderApi, media_upload_urls, new_token, visible
@@ -25,6 +26,7 @@ from providers.sandbox.late_wire import account_json, error
 from providers.sandbox.media import EXTENSION_FOR_TYPE
 from providers.sandbox.rate_limits import Verdict
 from providers.sandbox.state import KeyEntry
+from providers.sandbox.webhooks import Hook
 from providers.sandbox.wire import Request, Response, format_seconds, json_response
 
 PREFIX = "/late/api/v1"
@@ -158,6 +160,8 @@ class LateApi(ProviderApi):
                 return self._connect(req, parts[1])
             elif parts == ["media", "presign"] and method == "POST":
                 return self._presign(req)
+            elif parts == ["webhooks", "settings"] and method in ("GET", "POST"):
+                return self._webhooks(req, key)
         except ValueError as exc:  # BadJson, or a bad platform name
             return error(400, str(exc))
         return error(404, f"Route {method} {PREFIX}{req.path} not found")
@@ -227,3 +231,29 @@ class LateApi(ProviderApi):
                 "type": kind,
             },
         )
+
+    def _webhooks(self, req: Request, key: KeyEntry) -> Response:
+        """POST /webhooks/settings {name, url, secret, events}: an endpoint signed with the
+        caller's `secret` (none: unsigned); GET lists them (secrets never shown)."""
+        hooks = self.ctx.webhooks
+        if req.method == "POST":
+            body = req.json_object()
+            events = body.get("events") or []
+            secret = body.get("secret")
+            if not isinstance(events, list):
+                return error(400, "events must be an array", param="events")
+            if secret is not None and not isinstance(secret, str):
+                return error(400, "secret must be a string", param="secret")
+            hook = hooks.register(self.name, key.key, str(body.get("url") or ""),
+                                  [str(e) for e in events], secret=secret or None,
+                                  name=str(body.get("name") or "") or None)
+            resp = json_response(200, {"success": True, "webhook": _hook_json(hook)})
+            resp.log = {"webhook_id": hook.id, "url": hook.url}
+            return resp
+        return json_response(200, {"webhooks": [_hook_json(h)
+                                                for h in hooks.hooks(self.name, key.key)]})
+
+
+def _hook_json(hook: Hook) -> dict[str, Any]:
+    return {"_id": hook.id, "name": hook.name, "url": hook.url, "events": list(hook.events),
+            "isActive": True}

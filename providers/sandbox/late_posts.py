@@ -4,6 +4,7 @@ get, delete, retry and list."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -13,7 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from providers.sandbox.common import Context, PostStore, new_token, visible
 from providers.sandbox.faults import FaultSpec, canonical_platform
 from providers.sandbox.late_custom import consent_error, with_custom
-from providers.sandbox.late_publish import Post, apply_due, new_target, publish
+from providers.sandbox.late_publish import (
+    Post,
+    apply_due,
+    new_target,
+    publish,
+    webhook_post,
+    webhook_target,
+)
 from providers.sandbox.late_wire import error
 from providers.sandbox.media import VIDEO_EXTENSIONS
 from providers.sandbox.state import Account, KeyEntry
@@ -224,7 +232,41 @@ class LatePosts(PostStore[Post]):
         start = time.time()
         if post.status == "scheduled" and post.scheduled_for is not None:
             start = min(start, post.scheduled_for)
+        again = {t["accountId"] for t in post.targets
+                 if not only_failed or t["status"] == "failed"}
         publish(self.ctx, spec, post, start, only_failed)
+        self._plan_events(post, again, start)
+
+    def _plan_events(self, post: Post, accounts: set[str], start: float) -> None:
+        """One `post.platform.published|failed` event per target of `accounts` when it
+        finishes: now for those that did, at their planned time for the rest (a later
+        failure of a published one too: LATE's outcomes can regress)."""
+        changes = [(start, t["accountId"], t["status"]) for t in post.targets
+                   if t["accountId"] in accounts and t["status"] in ("published", "failed")]
+        changes += [(at, account, fields["status"]) for at, account, fields in post.plans
+                    if account in accounts]
+        for at, account, status in changes:
+            if status in ("published", "failed"):
+                self.ctx.webhooks.emit(
+                    self.name, post.key, f"post.platform.{status}", at,
+                    functools.partial(self._event, post.id, account, status))
+
+    def _event(self, post_id: str, account_id: str, status: str) -> dict[str, Any] | None:
+        """The event's body as LATE's webhooks spell it (`id`, `publishedUrl`, `error`:
+        not the REST names), from the post as it is now; None if the post is gone or the
+        target is no longer `status` (a retry replaced it)."""
+        with self._lock:
+            post = self._posts.get(post_id)
+            if post is None:
+                return None
+            apply_due(post, time.time())
+            target = next((t for t in post.targets if t["accountId"] == account_id), None)
+            if target is None or target["status"] != status:
+                return None
+            account = next(a for a in post.accounts if a.id == account_id)
+            return {"post": webhook_post(post), "platform": webhook_target(target),
+                    "account": {"id": account.id, "platform": account.platform,
+                                "username": account.username}}
 
     def _settle(self, post: Post, spec: FaultSpec) -> None:
         super()._settle(post, spec)

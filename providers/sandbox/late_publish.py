@@ -63,6 +63,32 @@ class Post:
         }
 
 
+def webhook_target(target: dict[str, Any]) -> dict[str, Any]:
+    """A target as LATE's webhooks show it: `publishedUrl` and `error`, not the REST
+    `platformPostUrl` and `errorMessage`."""
+    return {
+        "platform": target["platform"],
+        "status": target["status"],
+        "accountId": target["accountId"],
+        "platformPostId": target.get("platformPostId"),
+        "publishedUrl": target.get("platformPostUrl"),
+        "publishedAt": target.get("publishedAt"),
+        "error": target.get("errorMessage"),
+    }
+
+
+def webhook_post(post: Post) -> dict[str, Any]:
+    """The post as LATE's webhooks show it: `id`, not the REST `_id`."""
+    return {
+        "id": post.id,
+        "content": post.content,
+        "status": post.status,
+        "scheduledFor": None if post.scheduled_for is None else iso(post.scheduled_for),
+        "publishedAt": None if post.published_at is None else iso(post.published_at),
+        "platforms": [webhook_target(t) for t in post.targets],
+    }
+
+
 def new_target(account: Account) -> dict[str, Any]:
     """A target before publishing, with every field the real one carries."""
     return {

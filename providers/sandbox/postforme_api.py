@@ -123,6 +123,8 @@ class PostForMeApi(ProviderApi):
                 return self._account(key, parts[1], spec)
             elif parts == ["media", "create-upload-url"] and method == "POST":
                 return self._upload_url(req)
+            elif parts[:1] == ["webhooks"]:
+                return self._webhooks(req, key, parts[1:])
         except ValueError as exc:  # BadJson, or a bad platform filter
             return error(400, str(exc))
         return error(404, f"Cannot {method} {PREFIX}{req.path}")
@@ -187,3 +189,32 @@ class PostForMeApi(ProviderApi):
         extension = EXTENSION_FOR_TYPE.get(declared or "", "")
         upload, public = media_upload_urls(req.base_url, extension, declared, self.ctx.media)
         return json_response(201, {"upload_url": upload, "media_url": public})
+
+    # -- webhooks ----------------------------------------------------------------------
+    def _webhooks(self, req: Request, key: KeyEntry, rest: list[str]) -> Response:
+        """POST /webhooks {url, event_types} answers the endpoint with the `secret`
+        PostForMe made (sent back raw in Post-For-Me-Webhook-Secret); GET lists them;
+        DELETE /webhooks/{id} removes one."""
+        hooks = self.ctx.webhooks
+        if not rest and req.method == "POST":
+            body = req.json_object()
+            events = body.get("event_types") or []
+            if not isinstance(events, list):
+                return error(400, "Validation failed", ["event_types must be an array"])
+            secret = f"whsec_{new_token(24)}"
+            hook = hooks.register(self.name, key.key, str(body.get("url") or ""),
+                                  [str(e) for e in events], secret=secret)
+            resp = json_response(201, {"id": hook.id, "url": hook.url,
+                                       "event_types": list(hook.events), "secret": secret})
+            resp.log = {"webhook_id": hook.id, "url": hook.url}
+            return resp
+        if not rest and req.method == "GET":
+            data = [{"id": h.id, "url": h.url, "event_types": list(h.events)}
+                    for h in hooks.hooks(self.name, key.key)]
+            meta = {"total": len(data), "offset": 0, "limit": len(data), "next": None}
+            return json_response(200, {"data": data, "meta": meta})
+        if len(rest) == 1 and req.method == "DELETE":
+            if hooks.remove(self.name, key.key, rest[0]):
+                return json_response(200, {"success": True})
+            return error(404, f"Webhook {rest[0]} not found")
+        return error(404, f"Cannot {req.method} {PREFIX}{req.path}")

@@ -5,6 +5,7 @@ scheduled or draft, and the paged lists of posts and results."""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +193,9 @@ class PostForMePosts(PostStore[Post]):
         post.planned = planned or []
         post.updated_at = start
         post.advance(time.time())
+        for at, result in post.planned:  # each result is an event when it becomes visible
+            self.ctx.webhooks.emit(self.name, post.key, "social.post.result.created", at,
+                                   functools.partial(dict, result))
 
     def _settle(self, post: Post, spec: FaultSpec) -> None:
         super()._settle(post, spec)

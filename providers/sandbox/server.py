@@ -24,6 +24,7 @@ from providers.sandbox.media import MediaStore
 from providers.sandbox.postforme_api import PostForMeApi
 from providers.sandbox.rate_limits import DEFAULT_JITTER_SECONDS, Arrival, RateLimits
 from providers.sandbox.state import Account, KeyRegistry, Recorder
+from providers.sandbox.webhooks import Webhooks
 
 
 def _account_dict(account: Account) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class SandboxServer:
         separate_ports: bool = False,
         postforme_port: int = 0,
         late_port: int = 0,
+        webhook_behaviour: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """`postforme_refuse_local_media` makes PostForMe refuse localhost/IP media URLs
         for the server's whole life (reset() and set_faults() keep it), as the real one
@@ -71,7 +73,10 @@ class SandboxServer:
         default, which the rest of the test suite relies on. See rate_limits for what
         counts and `rate_limit_jitter_seconds`. `separate_ports` serves each provider on
         its own port (`postforme_port`, `late_port`; 0 = any free), so one can be made
-        dead or black-holed (set_connection_mode); `url` stays the control port."""
+        dead or black-holed (set_connection_mode); `url` stays the control port.
+        `webhook_behaviour` changes how a provider sends webhooks for the server's life
+        (per provider: attempts, timeout_seconds, backoff_seconds, max_backoff_seconds;
+        see providers.sandbox.webhooks for the real services' defaults)."""
         if postforme_result_delay_seconds < 0:
             raise ValueError("postforme_result_delay_seconds must not be negative")
         self.host = host
@@ -80,12 +85,14 @@ class SandboxServer:
         self._recorder = Recorder()
         self._limits = RateLimits(rate_limits, rate_limit_jitter_seconds)
         self.media = MediaStore()
+        self._webhooks = Webhooks(webhook_behaviour)
         self._ctx = Context(
             keys=self._keys,
             faults=self._faults,
             recorder=self._recorder,
             media=self.media,
             limits=self._limits,
+            webhooks=self._webhooks,
             duplicate_window_seconds=duplicate_window_seconds,
             postforme_refuse_local_media=postforme_refuse_local_media,
             postforme_result_delay_seconds=postforme_result_delay_seconds,
@@ -123,6 +130,7 @@ class SandboxServer:
         if not self._main.started:
             return
         self._wake.set()
+        self._webhooks.stop()
         for listener in [self._main, *self._listeners.values()]:
             listener.stop()
 
@@ -150,6 +158,7 @@ class SandboxServer:
         for listener in self._listeners.values():
             listener.set_mode("serve")
         self.media.clear()
+        self._webhooks.reset()
         self._postforme.reset()
         self._late.reset()
 
@@ -269,6 +278,23 @@ class SandboxServer:
             url = self.postforme_url if name == "postforme" else self.late_url
             out[name] = {"mode": listener.mode if listener else "serve", "url": url}
         return out
+
+    # -- webhooks ----------------------------------------------------------------------
+    def set_webhook_behaviour(self, provider: str, **changes: Any) -> dict[str, Any]:
+        """How `provider` sends webhooks until the next reset: attempts, timeout_seconds,
+        backoff_seconds, max_backoff_seconds. Returns the provider's behaviour."""
+        self._webhooks.set_behaviour(provider, **changes)
+        return self._webhooks.behaviour()[check_provider(provider)]
+
+    def webhook_deliveries(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """Every webhook try so far, oldest first (provider, event, event_id, url,
+        attempt, status, error)."""
+        return self._webhooks.deliveries(provider and check_provider(provider))
+
+    def webhooks(self) -> dict[str, Any]:
+        """Registered endpoints per provider (never their secrets) and the behaviour."""
+        return {"behaviour": self._webhooks.behaviour(),
+                "hooks": self._webhooks.registered()}
 
     # -- observation -------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -65,50 +65,25 @@ def create(
     (2026-06-01T09:00:00+00:00). Batches are numbered from 1 by position unless
     they carry their own batch_number.
     """
-    from db import campaigns
-    from db.errors import InvalidInput
+    from tasks.campaigns import create_campaign
+    from tasks.validation import InvalidRequest
 
     calendar = _read_calendar(calendar_file)
-    with cli_errors(), db_connection() as conn, conn.transaction():
-        cid = campaigns.create_campaign(conn, user_id, name, calendar, campaign_id)
+    with cli_errors(), db_connection() as conn:
         try:
-            batches = campaigns.list_batches(conn, cid)
-        except InvalidInput as exc:  # leaving the block rolls the campaign back
-            problem = str(exc).replace(f"campaign {cid} ", "", 1)
-            raise BadInput(f"--calendar: {problem}") from None
-        problems = _override_problems(batches)
-        if problems:  # leaving the block rolls the campaign back
-            raise BadInput("--calendar: " + "; ".join(problems))
+            cid, batches = create_campaign(conn, user_id, name, calendar, campaign_id)
+        except InvalidRequest as exc:  # name the options the operator gave
+            raise BadInput("; ".join(_as_options(p) for p in exc.problems)) from None
     note(f"created campaign {cid} {name!r} with {len(batches)} batch(es)")
     click.echo(cid)
 
 
-def _override_problems(batches: list[Any]) -> list[str]:
-    """Each batch's `overrides` checked by the schema (providers.content); the platforms'
-    rules and required fields wait for the platforms, chosen when a batch is published."""
-    from providers.content import parse_overrides
-
-    problems: list[str] = []
-    for batch in batches:
-        found: list[str] = []
-        parse_overrides(batch.overrides, [], found)
-        problems.extend(f"batch {batch.batch_number}: {p}" for p in found)
-    return problems
-
-
-def _campaign_posts(conn: Any, row: dict[str, Any]) -> list[dict[str, Any]]:
-    from db import posts
-
-    out: list[dict[str, Any]] = []
-    before = None
-    while True:
-        page = posts.get_post_history(
-            conn, row["user_id"], limit=1000, campaign_id=row["id"], before=before
-        )
-        out.extend(page)
-        if len(page) < 1000:
-            return out
-        before = page[-1]["cursor"]
+def _as_options(problem: str) -> str:
+    """"creative_calendar: batch 2: ..." -> "--calendar: batch 2: ..."."""
+    options = {"creative_calendar": "--calendar", "name": "--name", "user_id": "--user",
+               "campaign_id": "--id"}
+    name, sep, rest = problem.partition(":")
+    return f"{options.get(name, name)}{sep}{rest}"
 
 
 def _load(conn: Any, campaign_id: uuid.UUID) -> dict[str, Any]:
@@ -128,11 +103,12 @@ def _load(conn: Any, campaign_id: uuid.UUID) -> dict[str, Any]:
 def show(campaign_id: uuid.UUID, as_json: bool) -> None:
     """A campaign's batches (time, media, caption) and the posts made from them."""
     from db import campaigns
+    from tasks.campaigns import campaign_posts
 
     with cli_errors(), db_connection() as conn:
         row = _load(conn, campaign_id)
         batches = campaigns.list_batches(conn, campaign_id)
-        made = _campaign_posts(conn, row)
+        made = campaign_posts(conn, row)
     if as_json:
         render.echo_json({"campaign": row, "batches": batches, "posts": made})
         return

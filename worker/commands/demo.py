@@ -20,6 +20,7 @@ from worker.commands.procs import checked_settings
 from worker.commands.procs import state_dir as base_state_dir
 from worker.demo.output import Out
 from worker.demo.processes import (
+    answers,
     check_children,
     flower_answers,
     start_processes,
@@ -56,6 +57,16 @@ class Options:
     timeout: float
     delay: float
     flower_port: int
+    api_port: int
+
+
+def demo_token(user_id: str) -> str:
+    """A token scoped to the demo's user, to try the API with (the demo is local only)."""
+    from db import tokens
+    from db.pool import connect
+
+    with connect() as conn:
+        return tokens.create_token(conn, "demo", [user_id])[1]
 
 
 def default_state_dir() -> Path:
@@ -67,7 +78,7 @@ def run(opts: Options, out: Out) -> dict[str, Any]:
     """Start everything, publish, wait, report; stop it all on the way out."""
     from providers.sandbox import SandboxServer
 
-    started = time.monotonic()
+    began = time.monotonic()
     logs = opts.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with teardown(out) as stack:
@@ -79,24 +90,30 @@ def run(opts: Options, out: Out) -> dict[str, Any]:
         for name in SHARED_WITH_PRODUCER:
             os.environ[name] = env[name]
         apply_migrations(stores.database_url, stack, out)
-        children, flower_url, node = start_processes(env, opts.flower_port, logs, stack)
-        out.line(f"sandbox: {sandbox.url}; worker, beat and Flower log to {logs}")
-        wait_ready(children, flower_url)
-        out.line(f"worker ready; Flower at {flower_url}")
+        started = start_processes(env, opts.flower_port, opts.api_port, logs, stack)
+        children, flower_url, node = started.children, started.flower_url, started.node
+        out.line(f"sandbox: {sandbox.url}; worker, beat, Flower and the API log to {logs}")
+        wait_ready(started)
+        out.line(f"worker ready; Flower at {flower_url}; HTTP API at {started.api_url} "
+                 f"(docs at {started.api_url}/docs)")
         app = producer_app(env.get("CELERY_BROKER_URL") or stores.redis_url,
                            env.get("CELERY_RESULT_BACKEND") or stores.redis_url)
         stack.callback(app.close)
         if not stores.embedded_redis:
             warn_about_other_workers(app, node, out)
-        posts = publish(app, sandbox.url, seed_user(sandbox, keys), opts.delay)
+        user_id = seed_user(sandbox, keys)
+        out.line(f"try it: curl -H 'Authorization: Bearer {demo_token(user_id)}' "
+                 f"'{started.api_url}/v1/posts?user_id={user_id}'")
+        posts = publish(app, sandbox.url, user_id, opts.delay)
         out.line(f"enqueued {len(posts)} posts to {len(PLATFORMS)} platforms "
                  f"(batch 2 due in {opts.delay:g}s; {FAILOVER_PLATFORM} will fail over)")
-        finished = wait_for_posts(posts, children, out, opts.timeout, started)
+        finished = wait_for_posts(posts, children, out, opts.timeout, began)
         if finished:
             wait_for_urls(posts, 8.0)
         summary = summarise(posts, finished)
         summary.update(
-            elapsed_seconds=round(time.monotonic() - started, 2), flower_url=flower_url,
+            elapsed_seconds=round(time.monotonic() - began, 2), flower_url=flower_url,
+            api_url=started.api_url, api_ok=answers(f"{started.api_url}/readyz"),
             flower_ok=flower_answers(flower_url),
             state_dir=str(opts.state_dir), logs=str(logs),
             embedded={"postgres": stores.embedded_postgres, "redis": stores.embedded_redis},
@@ -125,22 +142,25 @@ def run(opts: Options, out: Out) -> dict[str, Any]:
               help="Seconds ahead the scheduled batch is due.")
 @click.option("--flower-port", type=click.IntRange(0, 65535), default=5555, show_default=True,
               help="Flower's port on 127.0.0.1 (a free one if taken; 0 = any).")
+@click.option("--api-port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="The HTTP API's port on 127.0.0.1 (a free one if taken; 0 = any).")
 def demo(
     exit_when_done: bool, as_json: bool, state_dir: Path | None, timeout: float, delay: float,
-    flower_port: int,
+    flower_port: int, api_port: int,
 ) -> None:
     """See the whole system work: a campaign across all nine platforms, one batch
     scheduled a few seconds ahead, one platform failing over from PostForMe to LATE.
 
     Uses DATABASE_URL and REDIS_URL when set, else an embedded PostgreSQL and Redis (the
     `demo` extra: pip install 'social-posting[demo]'). Serves a local provider sandbox and
-    runs a Celery worker, beat and Flower; shows progress, then a table of outcomes per
+    runs a Celery worker, beat, Flower and the HTTP API (its URL and a token for the
+    demo's user are printed); shows progress, then a table of outcomes per
     platform, and keeps everything running until Ctrl-C (or exits with --exit).
     """
     checked_settings()
     out = Out(to_stderr=as_json)
     opts = Options(exit_when_done, as_json, (state_dir or default_state_dir()).resolve(),
-                   timeout, delay, flower_port)
+                   timeout, delay, flower_port, api_port)
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         summary = run(opts, out)

@@ -116,6 +116,25 @@ def _rate_limits(postforme: str | None, late: str | None) -> dict[str, str]:
     return {p: s for p, s in given.items() if s is not None and parse_limits(s)}
 
 
+def _webhook_behaviour(flags: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The --webhook flags, PROVIDER:FIELD=VALUE each, checked."""
+    from providers.sandbox.webhooks import Webhooks
+
+    out: dict[str, dict[str, str]] = {}
+    for text in flags:
+        provider, _, assignment = text.partition(":")
+        name, eq, value = assignment.partition("=")
+        if not (provider and name and eq and value):
+            raise click.BadParameter(f"{text!r}: expected PROVIDER:FIELD=VALUE, e.g. "
+                                     "postforme:attempts=3", param_hint="--webhook")
+        out.setdefault(provider.strip().lower(), {})[name.strip()] = value.strip()
+    try:
+        Webhooks(out)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--webhook") from exc
+    return out
+
+
 def _next_port(port: int, offset: int) -> int:
     """A provider's port beside --port (any free one when --port is 0)."""
     return port + offset if port else 0
@@ -212,6 +231,15 @@ def _next_port(port: int, offset: int) -> int:
     show_default=True,
     help="As --postforme-connections, for LATE.",
 )
+@click.option(
+    "--webhook",
+    "webhook_flags",
+    multiple=True,
+    metavar="PROVIDER:FIELD=VALUE",
+    help="How a provider sends webhooks (repeatable): attempts, timeout_seconds, "
+    "backoff_seconds, max_backoff_seconds [default: the real services', e.g. PostForMe "
+    "8 tries of 1 s].",
+)
 def sandbox(
     host: str,
     port: int,
@@ -230,6 +258,7 @@ def sandbox(
     late_port: int | None,
     postforme_connections: str,
     late_connections: str,
+    webhook_flags: tuple[str, ...],
 ) -> None:
     """Serve a local PostForMe and LATE (with fault injection) until Ctrl-C.
 
@@ -259,6 +288,7 @@ def sandbox(
     if not separate_ports and set(modes.values()) != {"serve"}:
         raise click.UsageError("--postforme-connections / --late-connections need --separate-ports")
 
+    webhooks = _webhook_behaviour(webhook_flags)
     server = SandboxServer(
         host,
         port,
@@ -272,6 +302,7 @@ def sandbox(
         separate_ports=separate_ports,
         postforme_port=_next_port(port, 1) if postforme_port is None else postforme_port,
         late_port=_next_port(port, 2) if late_port is None else late_port,
+        webhook_behaviour=webhooks,
     )
     for provider, mode in modes.items():
         if mode != "serve":

@@ -1,6 +1,6 @@
 """The demo's subprocesses: starting them, watching them and stopping every one of them.
 
-Why it exists: the demo runs Redis, a Celery worker, beat and Flower as children, each in
+Why it exists: the demo runs Redis, a Celery worker, beat, Flower and the API as children, each in
 a session of its own (Ctrl-C in the terminal reaches only the demo), and must stop them all,
 in order, however it ends: success, error, Ctrl-C or TERM.
 """
@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -109,11 +110,19 @@ def check_children(children: list[Child]) -> None:
             )
 
 
+@dataclass
+class Started:
+    children: list[Child]
+    flower_url: str
+    api_url: str
+    node: str  # the worker's node name
+
+
 def start_processes(
-    env: dict[str, str], flower_port: int, logs: Path, stack: contextlib.ExitStack,
-) -> tuple[list[Child], str, str]:
-    """Worker, beat and Flower (Flower on loopback only: the demo has no login); returns
-    them, Flower's URL and the worker's node name."""
+    env: dict[str, str], flower_port: int, api_port: int, logs: Path,
+    stack: contextlib.ExitStack,
+) -> Started:
+    """Worker, beat, Flower and the HTTP API (Flower and the API on loopback only)."""
     node = f"demo-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
     worker = celery("worker", ["-l", "info", "-c", "3", "-n", node,
                                "--without-mingle", "--without-gossip"], env, logs)
@@ -123,29 +132,40 @@ def start_processes(
     port = free_port(flower_port)
     flower = celery("flower", ["--address=127.0.0.1", f"--port={port}"], env, logs)
     stack.callback(flower.stop)
-    return [worker, beat, flower], f"http://127.0.0.1:{port}", node
+    api_port = free_port(api_port)
+    api = spawn("api", [sys.executable, "-m", "worker.cli", "api", "--host", "127.0.0.1",
+                        "--port", str(api_port)], env, logs)
+    stack.callback(api.stop)
+    return Started([worker, beat, flower, api], f"http://127.0.0.1:{port}",
+                   f"http://127.0.0.1:{api_port}", node)
 
 
-def flower_answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """The URL answers 200 (Flower's /healthcheck, the API's /healthz)."""
     import requests
 
     try:
-        return requests.get(f"{url}/healthcheck", timeout=1).status_code == 200
+        return requests.get(url, timeout=1).status_code == 200
     except requests.RequestException:
         return False
 
 
-def wait_ready(children: list[Child], flower_url: str, timeout: float = 60.0) -> None:
-    """Enqueue only once the worker consumes and Flower listens: Flower shows only the
-    tasks whose events it saw, and the demo should show every one of them."""
-    worker = children[0]
+def flower_answers(url: str) -> bool:
+    return answers(f"{url}/healthcheck")
+
+
+def wait_ready(started: Started, timeout: float = 60.0) -> None:
+    """Enqueue only once the worker consumes and Flower and the API listen: Flower shows
+    only the tasks whose events it saw, and the demo should show every one of them."""
+    worker = started.children[0]
 
     def ready() -> bool:
-        check_children(children)
-        return " ready." in worker.tail(200) and flower_answers(flower_url)
+        check_children(started.children)
+        return (" ready." in worker.tail(200) and flower_answers(started.flower_url)
+                and answers(f"{started.api_url}/healthz"))
 
     if not wait_until(ready, timeout, every=0.2):
-        raise DemoError(f"the worker or Flower did not start within {timeout:.0f}s; "
+        raise DemoError(f"the worker, Flower or the API did not start within {timeout:.0f}s; "
                         f"see {worker.log.parent}")
 
 

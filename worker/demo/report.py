@@ -126,6 +126,7 @@ def report(summary: dict[str, Any], out: Out) -> None:
     out.line(f"{verdict} in {summary['elapsed_seconds']:.1f}s")
     out.line(f"Flower: {summary['flower_url']}"
              + ("" if summary["flower_ok"] else " (did not answer; see its log)"))
+    out.line(f"HTTP API: {summary['api_url']} (docs at {summary['api_url']}/docs)")
 
 
 def print_json(summary: dict[str, Any]) -> None:

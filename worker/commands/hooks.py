@@ -1,0 +1,128 @@
+"""`socialpost hooks register|list`: where PostForMe and LATE send us their webhooks.
+
+Registering uses the global keys (POSTFORME_API_KEY, LATE_API_KEY): the webhooks report
+every post made with them. PostForMe makes the secret and answers it; for LATE we give
+LATE_WEBHOOK_SECRET, or make one. Both secrets are stored encrypted (ENCRYPTION_KEY), and
+the API accepts them at once; `--show-secrets` also prints them as settings lines, for
+those who configure the API through its environment.
+"""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+from typing import Any
+
+import click
+
+from worker.commands.common import CONTEXT, Group, cli_errors, db_connection, note
+from worker.commands.render import echo_json, table, when
+
+POSTFORME_EVENTS = ["social.post.result.created"]
+LATE_EVENTS = ["post.platform.published", "post.platform.failed", "post.published",
+               "post.failed", "post.partial"]
+PATHS = {"postforme": "/hooks/postforme", "late": "/hooks/late"}
+SETTING = {"postforme": "POSTFORME_WEBHOOK_SECRET", "late": "LATE_WEBHOOK_SECRET"}
+
+
+@click.group("hooks", cls=Group, context_settings=CONTEXT)
+def hooks() -> None:
+    """Register our webhook endpoints with PostForMe and LATE, or list them.
+
+    \b
+    The providers then tell the API (`socialpost api`) each platform's outcome as it
+    happens; beat's confirmation sweep stays the net for anything a webhook misses.
+    """
+
+
+def _register(provider: str, key: str, url: str) -> tuple[str | None, str]:
+    """(the provider's webhook id, the secret) for `url`, registered with `key`."""
+    import settings
+    from providers.late import LateProvider
+    from providers.postforme import PostForMeProvider
+
+    if provider == "postforme":
+        made = PostForMeProvider(key).register_webhook(url, POSTFORME_EVENTS)
+        return made["id"], made["secret"]
+    secret = settings.current().late_webhook_secret or random_secrets.token_hex(32)
+    made = LateProvider(key).register_webhook("socialpost", url, secret, LATE_EVENTS)
+    return made["id"], secret
+
+
+EXAMPLES = """\b
+Examples:
+  socialpost hooks register --url https://posts.example.com
+  socialpost hooks register --url https://posts.example.com --provider late --show-secrets
+"""
+
+
+@hooks.command("register", epilog=EXAMPLES)
+@click.option("--url", required=True, metavar="URL",
+              help="Our API's public base URL, e.g. https://posts.example.com (the paths "
+                   "/hooks/postforme and /hooks/late are added).")
+@click.option("--provider", "only", type=click.Choice(sorted(PATHS)), multiple=True,
+              help="Register with this provider only (repeatable; default: both).")
+@click.option("--show-secrets", is_flag=True,
+              help="Also print the secrets as POSTFORME_WEBHOOK_SECRET=... lines on stdout.")
+def register(url: str, only: tuple[str, ...], show_secrets: bool) -> None:
+    """Register our URL with both providers; store their secrets.
+
+    PostForMe (POST /webhooks) and LATE (POST /webhooks/settings) are asked with the
+    global keys; each endpoint's secret is stored encrypted, and the API accepts it at
+    once.
+    """
+    import settings
+    from db import hooks as repo
+    from db.vault import Vault
+    from providers.errors import ProviderCallError
+
+    if not url.startswith(("https://", "http://")):
+        raise click.BadParameter("must be an http(s) URL, e.g. https://posts.example.com",
+                                 param_hint="--url")
+    base = url.rstrip("/")
+    wanted = list(only) or sorted(PATHS)
+    with cli_errors():
+        keys = settings.current().global_keys()
+        vault = Vault.from_env()
+        missing = [p for p in wanted if p not in keys]
+        if missing:
+            names = ", ".join(f"{p.upper()}_API_KEY" for p in missing)
+            raise click.ClickException(f"set {names} (webhooks are registered with the "
+                                       "global keys), or pass --provider for the other")
+        done: list[tuple[str, str, str | None, str]] = []
+        for provider in wanted:
+            endpoint = base + PATHS[provider]
+            try:
+                hook_id, secret = _register(provider, keys[provider], endpoint)
+            except ProviderCallError as exc:
+                raise click.ClickException(
+                    f"{provider}: registering {endpoint} failed: {exc.outcome.error}; "
+                    "nothing stored for it") from None
+            with db_connection() as conn:
+                repo.save_registration(conn, vault, provider, endpoint, hook_id, secret)
+            done.append((provider, endpoint, hook_id, secret))
+    click.echo(table(["provider", "url", "webhook id"], [d[:3] for d in done]), err=True)
+    note("stored the secrets encrypted; the API accepts them now")
+    if show_secrets:
+        for provider, _, _, secret in done:
+            click.echo(f"{SETTING[provider]}={secret}")
+
+
+@hooks.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
+def list_cmd(as_json: bool) -> None:
+    """Where each provider sends its webhooks (never the secrets)."""
+    from db import hooks as repo
+
+    with cli_errors(), db_connection() as conn:
+        rows: list[dict[str, Any]] = repo.registrations(conn)
+    shown = [{k: r[k] for k in ("provider", "url", "webhook_id", "registered_at")}
+             for r in rows]
+    if as_json:
+        echo_json(shown)
+        return
+    if not shown:
+        note("no webhooks registered (run `socialpost hooks register --url URL`)")
+        return
+    click.echo(table(["provider", "url", "webhook id", "registered"],
+                     [(r["provider"], r["url"], r["webhook_id"], when(r["registered_at"]))
+                      for r in shown]))
