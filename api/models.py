@@ -37,6 +37,9 @@ class PostIn(Strict):
     platform_options: dict[str, dict[str, Any]] | None = None
     account_ids: dict[str, str] | None = Field(
         None, description="platform -> the provider account id to post to")
+    overrides: dict[str, dict[str, Any]] | None = Field(
+        None, description="platform -> its own content, media_urls, first_comment, thread "
+        "and options (README: per-platform content); unknown fields are refused by name")
 
 
 class Accepted(BaseModel):
@@ -90,6 +93,7 @@ class Post(BaseModel):
     batch_number: int | None = None
     created_at: datetime
     account_ids: dict[str, str] | None = None
+    overrides: dict[str, Any] | None = None
     targets: list[Target]
     attempts: list[Attempt]
 
@@ -114,6 +118,7 @@ class Batch(BaseModel):
     caption: str
     media_urls: list[str]
     scheduled_for: datetime | None = None
+    overrides: dict[str, Any] | None = None
 
 
 class CampaignIn(Strict):

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from tests.api_stack import Api, count_posts, start_api, token, wait_status
 from tests.stack import ROOT
-from tests.workers import conn, creates, new_user, user_with_key
+from tests.workers import conn, creates, new_user, save_key, user_with_key
 
 BODY_CAP = 8192
 
@@ -280,3 +281,32 @@ def test_only_an_admin_token_manages_tokens(api: Api) -> None:
     assert api.call("DELETE", f"/v1/tokens/{new['id']}", admin).status_code == 204
     assert api.call("GET", f"/v1/posts?user_id={user}", new["token"]).status_code == 401
     assert api.call("DELETE", f"/v1/tokens/{new['id']}", admin).status_code == 404
+
+
+def test_per_platform_overrides_go_through_the_api_and_typos_are_refused_by_name(
+    api: Api, sandbox: Any
+) -> None:
+    user, key = new_user(), f"user-postforme-{uuid.uuid4().hex}"
+    sandbox.register_key("postforme", key, ["twitter", "linkedin"])
+    save_key(user, "postforme", key)
+    tok = token(user)
+    long_linkedin = "The longer story for LinkedIn. " * 20  # ~600 characters: too long for X
+    typo = api.call("POST", "/v1/posts", tok, json=post_body(
+        user, overrides={"linkedin": {"contnet": long_linkedin}}))
+    assert typo.status_code == 422, typo.text
+    assert [e["field"] for e in typo.json()["errors"]] == ["overrides.linkedin.contnet"]
+    assert count_posts(user) == 0
+
+    answer = api.call("POST", "/v1/posts", tok, json=post_body(
+        user, overrides={"linkedin": {"content": long_linkedin}}))
+    assert answer.status_code == 202, answer.text
+    post_id = answer.json()["post_id"]
+    final = wait_status(api, tok, post_id, {"posted", "partial", "failed", "unconfirmed"})
+    assert final["status"] == "posted", final
+    assert final["overrides"] == {"linkedin": {"content": long_linkedin}}
+    assert len(creates(sandbox, "postforme", post_id)) == 1
+    (provider_post,) = {t["provider_post_id"] for t in final["targets"]}
+    sent = requests.get(f"{sandbox.postforme_url}/social-posts/{provider_post}", timeout=5,
+                        headers={"Authorization": f"Bearer {key}"}).json()
+    assert sent["caption"].startswith("hello from the API")  # the common words for X
+    assert sent["platform_configurations"]["linkedin"] == {"caption": long_linkedin}
