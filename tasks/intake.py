@@ -203,14 +203,11 @@ def accept_batch(
     if problems or user is None or campaign is None or not isinstance(number, int):
         return _record_refusal(raw, post_id, "; ".join(problems), dsn)
     try:
-        with connection(dsn) as conn:
-            owner = campaigns.get_campaign(conn, campaign)
-            batch = campaigns.get_batch(conn, campaign, number)
+        with connection(dsn) as conn:  # one statement, only this batch's entries back
+            owner, batch = campaigns.batch_and_owner(conn, campaign, number)
     except (NotFound, InvalidInput) as exc:
         return _record_refusal({**raw, "content": None}, post_id, str(exc), dsn)
-    if owner is None:
-        return _record_refusal(raw, post_id, f"campaign_id: no campaign {campaign}", dsn)
-    if str(owner["user_id"]) != str(user):
+    if str(owner) != str(user):
         return _record_refusal(raw, post_id, "campaign_id: belongs to another user", dsn)
     media = raw.get("media_urls")
     when: object = raw.get("scheduled_for")
