@@ -88,6 +88,15 @@ class Settings:
                                     minimum=0.01)
     accounts_cache_seconds: float = _var("SOCIALPOST_ACCOUNTS_CACHE_SECONDS", 60.0, "s",
                                          "how long an account list is reused; 0: never")
+    client_cache_size: int = _var(
+        "SOCIALPOST_CLIENT_CACHE_SIZE", 1000, "entries",
+        "provider clients and account lists one process keeps (least recently used "
+        "dropped first), so memory stays flat however many users' keys it serves",
+        minimum=1)
+    client_cache_seconds: float = _var(
+        "SOCIALPOST_CLIENT_CACHE_SECONDS", 600.0, "s",
+        "a provider client (and the decrypted key it holds) is dropped this long after "
+        "it was made, and made again when next needed", minimum=1)
     shared_accounts: bool = _var(
         "SOCIALPOST_SHARED_ACCOUNTS", True, "0/1",
         "an untagged account on a global key is the organisation's, usable by every user; "
