@@ -315,18 +315,34 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(**values)
 
 
-_cache: tuple[tuple[str | None, ...], Settings] | None = None
+# (a copy of the process environment as last seen, the declared variables' values, the
+# settings they gave). The copy makes the common case cheap: the engine asks for settings
+# ~20 times per post, and reading the ~60 declared variables each time cost ~35 us a call
+# (about 0.7 ms of worker CPU per post); comparing the environment with a copy is ~1 us.
+_cache: tuple[dict[Any, Any] | None, tuple[str | None, ...], Settings] | None = None
+
+
+def _environ_copy() -> dict[Any, Any] | None:
+    """A shallow copy of the environment's underlying mapping (CPython keeps it in
+    os.environ._data, updated by every os.environ change), or None where there is none."""
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else None
 
 
 def current() -> Settings:
     """The settings of this process's environment, parsed once per distinct value."""
     global _cache
-    snapshot = tuple(os.environ.get(v.env) for v in VARIABLES)
     cached = _cache
-    if cached is not None and cached[0] == snapshot:
-        return cached[1]
+    if cached is not None and cached[0] is not None \
+            and getattr(os.environ, "_data", None) == cached[0]:
+        return cached[2]  # nothing in the environment changed since it was last read
+    seen = _environ_copy()
+    snapshot = tuple(os.environ.get(v.env) for v in VARIABLES)
+    if cached is not None and cached[1] == snapshot:
+        _cache = (seen, snapshot, cached[2])  # another variable changed: same settings
+        return cached[2]
     loaded = load()
-    _cache = (snapshot, loaded)
+    _cache = (seen, snapshot, loaded)
     return loaded
 
 

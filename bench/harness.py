@@ -45,6 +45,7 @@ class Env:
     sandbox: SandboxServer
     stack: Stack
     workdir: Path
+    redis_pid: int | None = None  # the private redis-server, for CPU accounting
 
 
 @contextmanager
@@ -93,6 +94,10 @@ class RedisServer:
                     raise
                 time.sleep(0.05)
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self, kill: bool = False) -> None:
         """SIGKILL (a crash) or SIGTERM; either way nothing survives (no persistence)."""
         proc, self._proc = self._proc, None
@@ -112,10 +117,10 @@ class RedisServer:
 
 
 @contextmanager
-def private_redis() -> Iterator[str]:
+def private_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
 
@@ -129,7 +134,8 @@ def bench_env(settings: dict[str, str] | None = None,
     workdir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
     sandbox = SandboxServer(host="127.0.0.1", port=0, **(sandbox_options or {})).start()
     try:
-        with scratch_database() as dsn, private_redis() as redis_url:
+        with scratch_database() as dsn, private_redis() as redis:
+            redis_url = redis.url
             env = {
                 "DATABASE_URL": dsn,
                 "REDIS_URL": redis_url,
@@ -147,7 +153,7 @@ def bench_env(settings: dict[str, str] | None = None,
             os.environ.update(env)
             stack = Stack.create(workdir, env)
             try:
-                yield Env(dsn, redis_url, sandbox, stack, workdir)
+                yield Env(dsn, redis_url, sandbox, stack, workdir, redis.pid)
             finally:
                 stack.stop()
     finally:

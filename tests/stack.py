@@ -89,12 +89,15 @@ class Stack:
         return proc
 
     def worker(
-        self, concurrency: int = 2, queues: str | None = None, name: str | None = None,
-        pool: str = "prefork", extra: list[str] | None = None, loglevel: str = "info",
+        self, concurrency: int | None = 2, queues: str | None = None, name: str | None = None,
+        pool: str | None = "prefork", extra: list[str] | None = None, loglevel: str = "info",
     ) -> Proc:
+        """A worker; concurrency or pool None: the shipped default (celeryconfig)."""
         node = name or f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}"
-        args = ["worker", "-l", loglevel, "-n", f"{node}@%h", "-c", str(concurrency),
-                "-P", pool, "--without-mingle", "--without-gossip", *(extra or [])]
+        args = ["worker", "-l", loglevel, "-n", f"{node}@%h",
+                *(["-c", str(concurrency)] if concurrency is not None else []),
+                *(["-P", pool] if pool is not None else []),
+                "--without-mingle", "--without-gossip", *(extra or [])]
         if queues:
             args += ["-Q", queues]
         if loglevel.lower() in ("info", "debug"):
