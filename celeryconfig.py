@@ -38,6 +38,18 @@ result_accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
+# -- Worker pool: threads by default (SOCIALPOST_WORKER_POOL / _CONCURRENCY; -P / -c win).
+# Publishing is waiting on HTTP (PostForMe ~0.1 s, LATE's publishNow up to minutes): eight
+# threads overlap those waits in one process, where the old default (prefork, one child
+# per CPU: two here) stalled a whole worker behind two slow calls. The engine is
+# thread-safe: HTTP sessions are per thread, the psycopg pool and the Redis clients are
+# shared by design, per-process caches take locks (providers.memo), and a task's request
+# is thread-local in Celery. prefork stays one flag away for CPU-heavy work. In the
+# threads pool Celery enforces no task time limits: the provider clients' own timeouts
+# end every call, and a lease that outlives a stuck task sends the post to recovery.
+worker_pool = _s.worker_pool
+worker_concurrency = _s.worker_concurrency
+
 # -- Delivery guarantees -------------------------------------------------------------
 # Ack after the task ran: a worker killed mid-task gets its message redelivered.
 task_acks_late = True

@@ -26,6 +26,11 @@ DEFAULT_ACCOUNT_CAPS = (
     "threads=250/day;25/hour,pinterest=25/day;25/hour,*=50/day;25/hour")
 
 
+# Pools a worker may default to: gevent/eventlet would need monkey-patching at start-up,
+# which `-P` on the command line (not a setting read after import) must choose.
+WORKER_POOLS = ("threads", "prefork", "solo")
+
+
 class SettingsError(ValueError):
     """A malformed setting; the message starts with the variable's name."""
 
@@ -161,6 +166,14 @@ class Settings:
         "an open circuit waits this long before one probe may try", minimum=0.1)
 
     # -- Celery and beat ----------------------------------------------------------------
+    worker_pool: str = _var(
+        "SOCIALPOST_WORKER_POOL", "threads", "threads|prefork|solo",
+        "a worker's pool when -P is not given: threads overlap the HTTP waits publishing "
+        "is made of; prefork for CPU-heavy work")
+    worker_concurrency: int = _var(
+        "SOCIALPOST_WORKER_CONCURRENCY", 8, "tasks",
+        "tasks a worker runs at once when -c is not given (threads, or prefork children)",
+        minimum=1)
     visibility_timeout: int = _var("SOCIALPOST_VISIBILITY_TIMEOUT", 3600, "s",
                                    "Redis redelivers an unacked message after this",
                                    minimum=1)
@@ -217,6 +230,10 @@ class Settings:
                                          "Flower refuses to start without it", secret=True)
 
     def __post_init__(self) -> None:
+        if self.worker_pool not in WORKER_POOLS:
+            raise SettingsError(
+                f"SOCIALPOST_WORKER_POOL: must be one of {', '.join(WORKER_POOLS)}, "
+                f"got {self.worker_pool!r}")
         if self.db_pool_max < self.db_pool_min:
             raise SettingsError(
                 f"SOCIALPOST_DB_POOL_MAX: must be >= SOCIALPOST_DB_POOL_MIN "
