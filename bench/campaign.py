@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import bench_env  # noqa: E402
+from bench.harness import bench_env, bench_user  # noqa: E402
 
 TARGET = 2000.0  # posts/s accepted
 
@@ -64,19 +64,13 @@ def main() -> int:
     args = parser.parse_args()
 
     with bench_env() as env:
-        from db import campaigns, credentials
+        from db import campaigns
         from db.pool import close_pools, connect
-        from db.vault import Vault
         from tasks.client import PublishClient
         from worker.celery_app import app
 
-        app.conf.broker_url = env.redis_url
-        app.conf.result_backend = env.redis_url
-        key = "bench-pfm-" + uuid.uuid4().hex
-        env.sandbox.register_key("postforme", key, ["twitter", "linkedin"])
-        user = str(uuid.uuid4())
+        user, _, _ = bench_user(env)
         with connect(env.dsn) as conn:
-            credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
             cid = campaigns.create_campaign(conn, user, "bench",
                                             _calendar(args.batches, args.due))
         env.stack.worker(concurrency=args.concurrency, loglevel="warning")

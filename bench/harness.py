@@ -165,3 +165,40 @@ def count_final(dsn: str, ids: list[str] | None = None) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT status, count(*) FROM social_posts GROUP BY status").fetchall()
     return {status: n for status, n in rows}
+
+
+PENDING = ("queued", "publishing", "scheduled")
+
+
+def wait_final(env: Env, total: int, timeout: float, every: float = 0.1) -> dict[str, Any]:
+    """Wait until `total` posts of the run are final; their statuses then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = count_final(env.dsn)
+        if sum(v for k, v in counts.items() if k not in PENDING) >= total:
+            return counts
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not final in time: {counts}")
+        time.sleep(every)
+
+
+def bench_user(env: Env, platforms: tuple[str, ...] = ("twitter", "linkedin"),
+               conn: Any = None) -> tuple[str, str, list[str]]:
+    """A new user with a PostForMe key of their own on the sandbox (one account per
+    platform): (user id, key, account ids). Also points our Celery app at the run's Redis."""
+    from db import credentials
+    from db.pool import connect
+    from db.vault import Vault
+    from worker.celery_app import app
+
+    app.conf.broker_url = env.redis_url
+    app.conf.result_backend = env.redis_url
+    key = "bench-pfm-" + uuid.uuid4().hex
+    accounts = [a["id"] for a in env.sandbox.register_key("postforme", key, list(platforms))]
+    user = str(uuid.uuid4())
+    if conn is not None:
+        credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
+    else:
+        with connect(env.dsn) as own:
+            credentials.save_credentials(own, Vault.from_env(), user, "postforme", key)
+    return user, key, accounts

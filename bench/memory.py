@@ -23,10 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
-from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.harness import bench_env, bench_user, wait_final  # noqa: E402
 
 TARGET = 0.10  # RSS growth allowed from the first checkpoint to the last
-PENDING = ("queued", "publishing", "scheduled")
 
 
 def tree_rss(pid: int) -> int:
@@ -39,17 +38,6 @@ def tree_rss(pid: int) -> int:
         except psutil.NoSuchProcess:
             continue
     return total
-
-
-def _wait_final(env: Env, total: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = count_final(env.dsn)
-        if sum(v for k, v in counts.items() if k not in PENDING) >= total:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not final in time: {counts}")
-        time.sleep(0.2)
 
 
 def main() -> int:
@@ -65,20 +53,11 @@ def main() -> int:
     args = parser.parse_args()
 
     with bench_env({"SOCIALPOST_RESULTS_DELAY": "0"}) as env:
-        from db import credentials
         from db.pool import connect
-        from db.vault import Vault
         from worker.celery_app import app
 
-        app.conf.broker_url = env.redis_url
-        vault = Vault.from_env()
-        users = []
         with connect(env.dsn) as conn:
-            for _ in range(args.users):
-                user, key = str(uuid.uuid4()), "bench-pfm-" + uuid.uuid4().hex
-                env.sandbox.register_key("postforme", key, ["twitter"])
-                credentials.save_credentials(conn, vault, user, "postforme", key)
-                users.append(user)
+            users = [bench_user(env, ("twitter",), conn)[0] for _ in range(args.users)]
         options = {k: v for k, v in (("pool", args.pool), ("concurrency", args.concurrency))
                    if v is not None}
         worker = env.stack.worker(loglevel="warning", **options)
@@ -96,8 +75,8 @@ def main() -> int:
                     "post_id": str(uuid.uuid4())})
                 sent += 1
                 if sent % 2000 == 0:  # keep the queue short: the worker's memory, not Redis'
-                    _wait_final(env, sent - 1000, 600)
-            _wait_final(env, mark, 600)
+                    wait_final(env, sent - 1000, 600)
+            wait_final(env, mark, 600)
             rss = tree_rss(worker.popen.pid)
             readings.append((mark, rss))
             print(f"after {mark:>7} posts: worker RSS {rss / 2**20:7.1f} MiB   "

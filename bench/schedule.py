@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.harness import Env, bench_env, bench_user, wait_final  # noqa: E402
 
 TARGET = 1.5  # seconds, p99 lateness
 
@@ -42,18 +42,6 @@ def _create_times(env: Env) -> dict[str, float]:
     return out
 
 
-def _wait_final(env: Env, total: int, timeout: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = count_final(env.dsn)
-        done = sum(v for k, v in counts.items() if k not in ("queued", "publishing", "scheduled"))
-        if done >= total:
-            return counts
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not final in time: {counts}")
-        time.sleep(0.1)
-
-
 def _summary(label: str, values: list[float]) -> str:
     return (
         f"{label:<28} p50 {statistics.median(values):6.3f} s   p99 {_pct(values, 99):6.3f} s"
@@ -72,18 +60,9 @@ def main() -> int:
     args = parser.parse_args()
 
     with bench_env({"SOCIALPOST_RELEASE_INTERVAL": "1"}) as env:
-        from db import credentials
-        from db.pool import connect
-        from db.vault import Vault
         from worker.celery_app import app
 
-        app.conf.broker_url = env.redis_url
-        app.conf.result_backend = env.redis_url
-        key = "bench-pfm-" + uuid.uuid4().hex
-        env.sandbox.register_key("postforme", key, ["twitter", "linkedin"])
-        user = str(uuid.uuid4())
-        with connect(env.dsn) as conn:
-            credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
+        user, _, _ = bench_user(env, ("twitter", "linkedin"))
         env.stack.worker(concurrency=args.concurrency, pool=args.pool, loglevel="warning")
         env.stack.beat()
 
@@ -105,7 +84,7 @@ def main() -> int:
                 },
             )
         sent_by = datetime.now(UTC)
-        counts = _wait_final(env, n, args.lead + args.window + 120)
+        counts = wait_final(env, n, args.lead + args.window + 120)
         created = _create_times(env)
         late = [created[p] - due[p].timestamp() for p in due if p in created]
 
@@ -128,7 +107,7 @@ def main() -> int:
             pause = start + (i + 1) * gap - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-        _wait_final(env, 2 * n, 180)
+        wait_final(env, 2 * n, 180)
         created = _create_times(env)
         immediate = [created[p] - sent[p] for p in sent if p in created]
 

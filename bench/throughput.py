@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 from celery import Celery  # noqa: E402
 
-from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.harness import Env, bench_env, bench_user, count_final  # noqa: E402
 
 TARGET = 0.8  # e2e / floor
 FLOOR_QUEUE = "bench.floor"
@@ -164,20 +164,9 @@ def main() -> int:
     args = parser.parse_args()
 
     with bench_env({"SOCIALPOST_RESULTS_DELAY": "1"}) as env:
-        from db import credentials
-        from db.pool import connect
-        from db.vault import Vault
         from worker.celery_app import app
 
-        app.conf.broker_url = env.redis_url
-        app.conf.result_backend = env.redis_url
-        key = "bench-pfm-" + uuid.uuid4().hex
-        accounts = [
-            a["id"] for a in env.sandbox.register_key("postforme", key, ["twitter", "linkedin"])
-        ]
-        user = str(uuid.uuid4())
-        with connect(env.dsn) as conn:
-            credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
+        user, key, accounts = bench_user(env)
         env.stack.env["SOCIALPOST_ACCOUNTS_CACHE_SECONDS"] = "300"
         floor_worker = env.stack.worker(concurrency=8, pool="threads", queues=FLOOR_QUEUE,
                                         extra=["-I", "bench.benchtasks"], loglevel="warning")
