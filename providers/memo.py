@@ -43,7 +43,8 @@ class BoundedCache(Generic[K, V]):
         self._size = size
         self._timer = timer
         self._lock = threading.Lock()
-        self._data: TLRUCache[K, tuple[float, V]] = TLRUCache(size(), _expiry, timer)
+        # Made on first use: importing a module that holds a cache reads no setting.
+        self._data: TLRUCache[K, tuple[float, V]] = TLRUCache(1, _expiry, timer)
 
     def _fit(self) -> TLRUCache[K, tuple[float, V]]:
         """The cache, rebuilt (most recent entries kept) when the size setting changed."""
