@@ -47,6 +47,8 @@ enable_utc = True
 # is thread-local in Celery. prefork stays one flag away for CPU-heavy work. In the
 # threads pool Celery enforces no task time limits: the provider clients' own timeouts
 # end every call, and a lease that outlives a stuck task sends the post to recovery.
+# Beware: Celery reads `-P prefork` as its own default and lets this setting win; choose
+# prefork with SOCIALPOST_WORKER_POOL=prefork (`socialpost worker -P prefork` sets it).
 worker_pool = _s.worker_pool
 worker_concurrency = _s.worker_concurrency
 

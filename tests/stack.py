@@ -68,13 +68,14 @@ class Stack:
         (workdir / "state").mkdir(parents=True, exist_ok=True)
         return cls(env=env, workdir=workdir)
 
-    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30) -> Proc:
+    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30,
+               env: Mapping[str, str] | None = None) -> Proc:
         log = self.workdir / f"{name}.log"
         out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         popen = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker", *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -100,9 +101,12 @@ class Stack:
                 "--without-mingle", "--without-gossip", *(extra or [])]
         if queues:
             args += ["-Q", queues]
+        # Celery reads `-P prefork` as its own default and lets a configured pool win, so
+        # the pool is named in the setting too (as `socialpost worker -P` does).
+        env = {"SOCIALPOST_WORKER_POOL": pool} if pool is not None else None
         if loglevel.lower() in ("info", "debug"):
-            return self._spawn(node, args, ready="ready.")
-        proc = self._spawn(node, args, ready=None)
+            return self._spawn(node, args, ready="ready.", env=env)
+        proc = self._spawn(node, args, ready=None, env=env)
         self._ping(proc, node)
         return proc
 

@@ -113,9 +113,14 @@ def worker(
         args += ["--queues", ",".join(names)]
     if hostname:
         args += ["--hostname", hostname]
+    env: dict[str, str] = {}
     if pool:
         args += ["--pool", pool]
-    run_celery(celery_argv("worker", [*args, *extra]), dry_run)
+        if pool in settings.WORKER_POOLS:
+            # Celery takes `-P prefork` for its default and lets the configured pool
+            # (SOCIALPOST_WORKER_POOL, threads) win: name it in the setting too.
+            env["SOCIALPOST_WORKER_POOL"] = pool
+    run_celery(celery_argv("worker", [*args, *extra]), dry_run, env, env)
 
 
 def state_dir() -> str:
