@@ -97,11 +97,10 @@ task_routes = {
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
 }
 
-# -- Monitoring: task events only when someone watches. Each costs a Redis PUBLISH and
-# worker CPU (sent, received, started, succeeded: ~0.8 ms of worker CPU per post measured
-# by bench/throughput.py), bought for Flower's live view alone; Flower turns them on in
-# every worker within 5 s of its start (and every 5 s after), so they cost nothing while
-# no Flower runs. SOCIALPOST_TASK_EVENTS=1 keeps them on from the start.
+# -- Monitoring: events on so Flower shows every task live, a worker's first ones too.
+# They cost ~4 Redis PUBLISHes and ~0.8 ms of worker CPU per post (bench/throughput.py);
+# a fleet watched by no Flower may set SOCIALPOST_TASK_EVENTS=0 (a Flower started later
+# turns them on in every worker within 5 s, so only tasks in that gap go unseen).
 worker_send_task_events = _s.task_events
 task_send_sent_event = _s.task_events
 # No STARTED state in the result backend: Flower sees task-started events anyway, and
