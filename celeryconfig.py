@@ -38,6 +38,20 @@ result_accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
+# -- Worker pool: threads by default (SOCIALPOST_WORKER_POOL / _CONCURRENCY; -P / -c win).
+# Publishing is waiting on HTTP (PostForMe ~0.1 s, LATE's publishNow up to minutes): eight
+# threads overlap those waits in one process, where the old default (prefork, one child
+# per CPU: two here) stalled a whole worker behind two slow calls. The engine is
+# thread-safe: HTTP sessions are per thread, the psycopg pool and the Redis clients are
+# shared by design, per-process caches take locks (providers.memo), and a task's request
+# is thread-local in Celery. prefork stays one flag away for CPU-heavy work. In the
+# threads pool Celery enforces no task time limits: the provider clients' own timeouts
+# end every call, and a lease that outlives a stuck task sends the post to recovery.
+# Beware: Celery reads `-P prefork` as its own default and lets this setting win; choose
+# prefork with SOCIALPOST_WORKER_POOL=prefork (`socialpost worker -P prefork` sets it).
+worker_pool = _s.worker_pool
+worker_concurrency = _s.worker_concurrency
+
 # -- Delivery guarantees -------------------------------------------------------------
 # Ack after the task ran: a worker killed mid-task gets its message redelivered.
 task_acks_late = True
@@ -83,9 +97,12 @@ task_routes = {
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
 }
 
-# -- Monitoring: events on so Flower shows tasks live without `celery control`.
-worker_send_task_events = True
-task_send_sent_event = True
+# -- Monitoring: events on so Flower shows every task live, a worker's first ones too.
+# They cost ~4 Redis PUBLISHes and ~0.8 ms of worker CPU per post (bench/throughput.py);
+# a fleet watched by no Flower may set SOCIALPOST_TASK_EVENTS=0 (a Flower started later
+# turns them on in every worker within 5 s, so only tasks in that gap go unseen).
+worker_send_task_events = _s.task_events
+task_send_sent_event = _s.task_events
 # No STARTED state in the result backend: Flower sees task-started events anyway, and
 # it would cost each accepted post one more Redis write.
 task_track_started = False

@@ -32,7 +32,7 @@ import psycopg
 from db import campaigns, posts
 from db import credentials as creds
 from db import delivery as ledger
-from db.errors import DbError, InvalidInput, NotFound
+from db.errors import CampaignNotFound, DbError, InvalidInput, NotFound
 from db.pool import Conn, connection
 from providers import (
     AccountInfo,
@@ -270,9 +270,10 @@ class SocialPostingService:
         media unless `media_urls` is given; its time when in the future, unless
         `scheduled_for` is given), through `create_post`."""
         try:
-            with self._conn() as conn:
-                campaign = campaigns.get_campaign(conn, campaign_id)
-                batch = campaigns.get_batch(conn, campaign_id, batch_number) if campaign else None
+            with self._conn() as conn:  # one statement, only this batch's entries back
+                owner, batch = campaigns.batch_and_owner(conn, campaign_id, batch_number)
+        except CampaignNotFound:
+            return PostResult(success=False, error=f"campaign_id: no campaign {campaign_id}")
         except (InvalidInput, NotFound) as exc:
             return PostResult(success=False, error=str(exc))
         except (DbError, psycopg.Error) as exc:
@@ -280,9 +281,7 @@ class SocialPostingService:
             return PostResult(
                 success=False, error=f"cannot read campaign {campaign_id}: {message}"
             )
-        if campaign is None or batch is None:
-            return PostResult(success=False, error=f"campaign_id: no campaign {campaign_id}")
-        if uuid_or_none(user_id) != uuid_or_none(campaign["user_id"]):
+        if uuid_or_none(user_id) != owner:
             return PostResult(success=False, error="campaign_id: belongs to another user")
         when = scheduled_for
         if when is None and batch.scheduled_for and batch.scheduled_for > datetime.now(UTC):
@@ -293,7 +292,7 @@ class SocialPostingService:
             platforms=platforms,
             media_urls=list(media_urls) if media_urls is not None else list(batch.media_urls),
             scheduled_for=when,
-            campaign_id=str(campaign["id"]),
+            campaign_id=str(uuid_or_none(campaign_id)),
             batch_number=batch.batch_number,
             overrides=batch.overrides,
         )

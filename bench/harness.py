@@ -45,6 +45,7 @@ class Env:
     sandbox: SandboxServer
     stack: Stack
     workdir: Path
+    redis_pid: int | None = None  # the private redis-server, for CPU accounting
 
 
 @contextmanager
@@ -93,6 +94,10 @@ class RedisServer:
                     raise
                 time.sleep(0.05)
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self, kill: bool = False) -> None:
         """SIGKILL (a crash) or SIGTERM; either way nothing survives (no persistence)."""
         proc, self._proc = self._proc, None
@@ -112,10 +117,10 @@ class RedisServer:
 
 
 @contextmanager
-def private_redis() -> Iterator[str]:
+def private_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
 
@@ -129,7 +134,8 @@ def bench_env(settings: dict[str, str] | None = None,
     workdir = Path(tempfile.mkdtemp(prefix="sp-bench-"))
     sandbox = SandboxServer(host="127.0.0.1", port=0, **(sandbox_options or {})).start()
     try:
-        with scratch_database() as dsn, private_redis() as redis_url:
+        with scratch_database() as dsn, private_redis() as redis:
+            redis_url = redis.url
             env = {
                 "DATABASE_URL": dsn,
                 "REDIS_URL": redis_url,
@@ -147,7 +153,7 @@ def bench_env(settings: dict[str, str] | None = None,
             os.environ.update(env)
             stack = Stack.create(workdir, env)
             try:
-                yield Env(dsn, redis_url, sandbox, stack, workdir)
+                yield Env(dsn, redis_url, sandbox, stack, workdir, redis.pid)
             finally:
                 stack.stop()
     finally:
@@ -159,3 +165,40 @@ def count_final(dsn: str, ids: list[str] | None = None) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT status, count(*) FROM social_posts GROUP BY status").fetchall()
     return {status: n for status, n in rows}
+
+
+PENDING = ("queued", "publishing", "scheduled")
+
+
+def wait_final(env: Env, total: int, timeout: float, every: float = 0.1) -> dict[str, Any]:
+    """Wait until `total` posts of the run are final; their statuses then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = count_final(env.dsn)
+        if sum(v for k, v in counts.items() if k not in PENDING) >= total:
+            return counts
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not final in time: {counts}")
+        time.sleep(every)
+
+
+def bench_user(env: Env, platforms: tuple[str, ...] = ("twitter", "linkedin"),
+               conn: Any = None) -> tuple[str, str, list[str]]:
+    """A new user with a PostForMe key of their own on the sandbox (one account per
+    platform): (user id, key, account ids). Also points our Celery app at the run's Redis."""
+    from db import credentials
+    from db.pool import connect
+    from db.vault import Vault
+    from worker.celery_app import app
+
+    app.conf.broker_url = env.redis_url
+    app.conf.result_backend = env.redis_url
+    key = "bench-pfm-" + uuid.uuid4().hex
+    accounts = [a["id"] for a in env.sandbox.register_key("postforme", key, list(platforms))]
+    user = str(uuid.uuid4())
+    if conn is not None:
+        credentials.save_credentials(conn, Vault.from_env(), user, "postforme", key)
+    else:
+        with connect(env.dsn) as own:
+            credentials.save_credentials(own, Vault.from_env(), user, "postforme", key)
+    return user, key, accounts

@@ -120,28 +120,71 @@ def _parse_batch(raw: dict[str, Any], number: int, cid: uuid.UUID) -> Batch:
                  overrides=overrides or None)
 
 
-def _raw_batches(conn: Conn, campaign_id: uuid.UUID | str) -> tuple[uuid.UUID, list[Any]]:
+def _read_calendar(
+    conn: Conn, campaign_id: uuid.UUID | str
+) -> tuple[uuid.UUID, uuid.UUID, list[Any]]:
+    """(campaign id, owner, raw batches) in one read of the calendar."""
     cid = validate.as_uuid(campaign_id, "campaign_id")
     row = conn.execute(
-        "SELECT creative_calendar -> 'batches' AS batches FROM campaigns WHERE id = %s", (cid,)
+        "SELECT user_id, creative_calendar -> 'batches' AS batches FROM campaigns WHERE id = %s",
+        (cid,),
     ).fetchone()
     if row is None:
         raise CampaignNotFound(f"campaign {cid} not found")
     batches = row["batches"]
+    owner = uuid.UUID(str(row["user_id"]))
     if batches is None:
-        return cid, []
+        return cid, owner, []
     if not isinstance(batches, list):
         raise BatchInvalid(f"campaign {cid} creative_calendar.batches", "must be a list")
-    return cid, batches
+    return cid, owner, batches
 
 
-def get_batch(conn: Conn, campaign_id: uuid.UUID | str, batch_number: int) -> Batch:
-    """Batch `batch_number` of the campaign; CampaignNotFound, BatchNotFound or
-    BatchInvalid (no caption, malformed or naive scheduled_for) otherwise."""
+# One batch without shipping the calendar to Python: PostgreSQL keeps only the entries
+# that may answer to the number (the one at that position, and every entry whose own
+# number is not a plain integer other than it), so `_pick` applies the same rules as
+# list_batches to a handful of entries instead of parsing the whole calendar per batch.
+_ONE_BATCH = r"""
+SELECT c.user_id,
+       jsonb_typeof(c.creative_calendar -> 'batches') AS kind,
+       CASE jsonb_typeof(c.creative_calendar -> 'batches')
+            WHEN 'array' THEN jsonb_array_length(c.creative_calendar -> 'batches') ELSE 0
+       END AS total,
+       CASE jsonb_typeof(c.creative_calendar -> 'batches') WHEN 'array' THEN (
+           SELECT coalesce(jsonb_agg(jsonb_build_array(b.pos, b.raw) ORDER BY b.pos), '[]')
+           FROM jsonb_array_elements(c.creative_calendar -> 'batches')
+                WITH ORDINALITY AS b(raw, pos)
+           WHERE b.pos = %(number)s
+              OR (jsonb_typeof(b.raw) = 'object'
+                  AND coalesce(jsonb_typeof(b.raw -> 'batch_number'), 'null') <> 'null'
+                  AND NOT (jsonb_typeof(b.raw -> 'batch_number') = 'number'
+                           AND (b.raw ->> 'batch_number') ~ '^[0-9]+$'
+                           AND (b.raw ->> 'batch_number') <> %(text)s))
+       ) END AS candidates
+FROM campaigns c WHERE c.id = %(cid)s
+"""
+
+
+def batch_and_owner(
+    conn: Conn, campaign_id: uuid.UUID | str, batch_number: int
+) -> tuple[uuid.UUID, Batch]:
+    """(the campaign's owner, batch `batch_number`) in one statement that sends back only
+    the entries that may be that batch; errors as get_batch's."""
     number = validate.positive_int(batch_number, "batch_number")
-    cid, batches = _raw_batches(conn, campaign_id)
+    cid = validate.as_uuid(campaign_id, "campaign_id")
+    row = conn.execute(_ONE_BATCH, {"cid": cid, "number": number, "text": str(number)}).fetchone()
+    if row is None:
+        raise CampaignNotFound(f"campaign {cid} not found")
+    if row["kind"] not in (None, "array"):
+        raise BatchInvalid(f"campaign {cid} creative_calendar.batches", "must be a list")
+    candidates = [(int(pos), raw) for pos, raw in (row["candidates"] or [])]
+    return uuid.UUID(str(row["user_id"])), _pick(cid, number, candidates, int(row["total"]))
+
+
+def _pick(cid: uuid.UUID, number: int, entries: list[tuple[int, Any]], total: int) -> Batch:
+    """Batch `number` among (position, raw entry) pairs, checked."""
     matches = []
-    for pos, raw in enumerate(batches, start=1):
+    for pos, raw in entries:
         if not isinstance(raw, dict):
             if pos == number:
                 raise BatchInvalid(f"campaign {cid} batch {number}", "must be a JSON object")
@@ -149,20 +192,35 @@ def get_batch(conn: Conn, campaign_id: uuid.UUID | str, batch_number: int) -> Ba
         if _number_of(raw, pos, cid) == number:
             matches.append(raw)
     if not matches:
-        raise BatchNotFound(
-            f"campaign {cid} has no batch {number} (it has {len(batches)} batches)"
-        )
+        raise BatchNotFound(f"campaign {cid} has no batch {number} (it has {total} batches)")
     if len(matches) > 1:
         raise BatchInvalid(f"campaign {cid} batch {number}", "the number is used by two batches")
     return _parse_batch(matches[0], number, cid)
 
 
-def list_batches(conn: Conn, campaign_id: uuid.UUID | str) -> list[Batch]:
-    """Every batch, checked, in calendar order."""
-    cid, batches = _raw_batches(conn, campaign_id)
+def get_batch(conn: Conn, campaign_id: uuid.UUID | str, batch_number: int) -> Batch:
+    """Batch `batch_number` of the campaign; CampaignNotFound, BatchNotFound or
+    BatchInvalid (no caption, malformed or naive scheduled_for) otherwise."""
+    return batch_and_owner(conn, campaign_id, batch_number)[1]
+
+
+def calendar(conn: Conn, campaign_id: uuid.UUID | str) -> tuple[uuid.UUID, list[Batch]]:
+    """(the campaign's owner, every batch checked, in calendar order): one read of the
+    calendar for a whole campaign (enqueue_campaign publishes n batches from it)."""
+    cid, owner, batches = _read_calendar(conn, campaign_id)
+    return owner, _checked(cid, batches)
+
+
+def _checked(cid: uuid.UUID, batches: list[Any]) -> list[Batch]:
     out = []
     for pos, raw in enumerate(batches, start=1):
         if not isinstance(raw, dict):
             raise BatchInvalid(f"campaign {cid} batch {pos}", "must be a JSON object")
         out.append(_parse_batch(raw, _number_of(raw, pos, cid), cid))
     return out
+
+
+def list_batches(conn: Conn, campaign_id: uuid.UUID | str) -> list[Batch]:
+    """Every batch, checked, in calendar order."""
+    cid, _, batches = _read_calendar(conn, campaign_id)
+    return _checked(cid, batches)

@@ -10,8 +10,6 @@ digest keeps the key out of memory dumps of the cache.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import cached_property
@@ -19,14 +17,15 @@ from functools import cached_property
 from providers import config
 from providers.client import ApiClient, log
 from providers.errors import ProviderCallError
+from providers.memo import BoundedCache
 from providers.models import AccountInfo
 from providers.outcomes import PublishRequest
 from providers.ownership import Resolution, Scope, resolve, usable
 
 CacheKey = tuple[str, str, str]
 
-_accounts_cache: dict[CacheKey, tuple[float, tuple[AccountInfo, ...]]] = {}
-_accounts_lock = threading.Lock()
+# Bounded and expiring (providers.memo): one entry per credential a process has used.
+_accounts_cache: BoundedCache[CacheKey, tuple[AccountInfo, ...]] = BoundedCache()
 
 
 def cache_key(client_class: str, base_url: str, api_key: str) -> CacheKey:
@@ -36,8 +35,7 @@ def cache_key(client_class: str, base_url: str, api_key: str) -> CacheKey:
 
 def clear_accounts_cache() -> None:
     """Forget every cached account list (tests, or after credentials change)."""
-    with _accounts_lock:
-        _accounts_cache.clear()
+    _accounts_cache.clear()
 
 
 class CachedAccounts(ApiClient, ABC):
@@ -59,23 +57,19 @@ class CachedAccounts(ApiClient, ABC):
 
     def _accounts_with_source(self) -> tuple[list[AccountInfo], bool]:
         ttl = config.accounts_cache_seconds()
-        now = time.monotonic()
         if ttl > 0:
-            with _accounts_lock:
-                hit = _accounts_cache.get(self._cache_key)
-            if hit is not None and hit[0] > now:
-                return list(hit[1]), True
+            hit = _accounts_cache.get(self._cache_key)
+            if hit is not None:
+                return list(hit), True
         fetched = self._fetch_accounts()
         if ttl > 0:
-            with _accounts_lock:
-                _accounts_cache[self._cache_key] = (now + ttl, tuple(fetched))
+            _accounts_cache.put(self._cache_key, tuple(fetched), ttl)
         return fetched, False
 
     def invalidate_accounts(self) -> None:
         """Drop this credential's cached account list (a new account was connected, or
         the provider refused an account id)."""
-        with _accounts_lock:
-            _accounts_cache.pop(self._cache_key, None)
+        _accounts_cache.pop(self._cache_key)
 
     def get_accounts(self) -> list[AccountInfo]:
         """Seed API: the connected accounts, or [] when they cannot be read."""

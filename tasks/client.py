@@ -8,12 +8,10 @@ or failed) is recorded by the worker in PostgreSQL.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -21,20 +19,14 @@ from celery import Celery
 from providers.platforms import normalize_platforms
 from tasks import inflight
 from tasks.validation import (
-    PUBLISH_NOW,
     InvalidRequest,
     PostIdConflict,
     PublishInput,
     check_publish_input,
-    max_past,
     parse_uuid,
 )
 
-# Ids for campaign batches derive from (campaign, batch, platforms): re-running
-# enqueue_campaign is harmless, it finds the posts it already made.
 log = logging.getLogger("socialpost.client")
-
-CAMPAIGN_NAMESPACE = uuid.UUID("2b0e6c1d-93f4-4a8e-b7d5-4c1e0f9a6b23")
 
 
 def _default_app() -> Celery:
@@ -80,16 +72,9 @@ class PublishClient:
 
     def _check_route(self, checked: PublishInput) -> None:
         """A thread or first comment needs a LATE key in the user's chain (tasks.routing)."""
-        from db.pool import connection
-        from providers.content import late_only
-        from tasks.routing import intake_problem
+        from tasks.routing import refuse_unroutable
 
-        if not late_only(checked.overrides):
-            return
-        with connection() as conn:
-            problem = intake_problem(conn, str(checked.user_id), checked.overrides)
-        if problem:
-            raise InvalidRequest(problem.split("; "))
+        refuse_unroutable(str(checked.user_id), checked.overrides)
 
     def enqueue_post(
         self,
@@ -256,65 +241,22 @@ class PublishClient:
     def enqueue_campaign(
         self, campaign_id: str, platforms: Sequence[str], *, skip_past: bool = True
     ) -> list[dict[str, Any]]:
-        """Send every batch of the campaign's calendar, each at its own time.
+        """Publish every batch of the campaign's calendar, each at its own time: the
+        calendar is read once, every batch's post recorded in one transaction, and only
+        the batches due now sent to a worker (beat releases the others at their time).
 
-        Returns one row per batch: {batch_number, post_id, scheduled_for, sent}. Batches
-        whose time passed more than max_past() (SOCIALPOST_MAX_PAST_SECONDS) ago are skipped
-        (`sent` False) unless skip_past is False: then they publish now."""
-        from db import campaigns
-        from db.pool import connection
+        Returns one row per batch: {batch_number, post_id, scheduled_for, sent[, error]}
+        (`error`: the batch was refused and recorded as a failed post, e.g. a caption too
+        long for a platform). Batches whose time passed more than max_past()
+        (SOCIALPOST_MAX_PAST_SECONDS) ago are skipped (`sent` False) unless skip_past is
+        False: then they publish now. Needs database access (it reads the calendar)."""
+        from tasks import campaign_publish
 
         problems: list[str] = []
         cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
         if cid is None:
             raise InvalidRequest(problems)
-        with connection() as conn:
-            campaign = campaigns.get_campaign(conn, cid)
-            batches = campaigns.list_batches(conn, cid)
-        if campaign is None:
-            raise InvalidRequest([f"campaign_id: no campaign {cid}"])
-        try:
-            # "x" and "twitter", or a repeated name, must give the same post ids.
-            key = ",".join(sorted(normalize_platforms(platforms)))
-        except ValueError as exc:
-            raise InvalidRequest([f"platforms: {exc}"]) from None
-        now = datetime.now(UTC)
-        rows = []
-        for batch in batches:
-            # The words and media are part of the id: an edited batch is a new post, while
-            # re-sending the same calendar repeats the same posts (and changes nothing).
-            words: list[Any] = [batch.caption, list(batch.media_urls)]
-            if batch.overrides:  # per-platform words too (absent: the ids stay as they were)
-                words.append(batch.overrides)
-            what = hashlib.sha256(
-                json.dumps(words, sort_keys=True).encode()).hexdigest()[:16]
-            post_id = str(uuid.uuid5(
-                CAMPAIGN_NAMESPACE, f"{cid}:{batch.batch_number}:{key}:{what}"))
-            when = batch.scheduled_for
-            due = when is not None and when <= now
-            late = when is not None and now - when > max_past()
-            sent = not (late and skip_past)
-            if sent:
-                # A batch whose time has come is sent as "now": with None the worker would
-                # put its calendar time back, refused once that is more than max_past() ago
-                # (a late batch included on purpose, or one held up in the queue).
-                self.enqueue_batch(
-                    str(campaign["user_id"]),
-                    str(cid),
-                    batch.batch_number,
-                    platforms,
-                    scheduled_for=PUBLISH_NOW if due else when,
-                    post_id=post_id,
-                )
-            rows.append(
-                {
-                    "batch_number": batch.batch_number,
-                    "post_id": post_id,
-                    "scheduled_for": when,
-                    "sent": sent,
-                }
-            )
-        return rows
+        return campaign_publish.enqueue_campaign(self.app, cid, platforms, skip_past=skip_past)
 
     def cancel(self, post_id: str) -> bool:
         """Cancel a scheduled or queued post; False if it already left or ended."""

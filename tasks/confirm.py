@@ -48,7 +48,7 @@ from tasks.chain import CHAIN, DISPLAY, Step, build_chain
 from tasks.planning import finalize
 
 log = logging.getLogger("socialpost.confirm")
-PAGE = 100  # PostForMe's results page: one call per page of posts
+PAGE = 100  # PostForMe's results page (`limit`, at most 100 results): one call per page
 Send = Callable[[str], None]
 KeyRef = tuple[str, str, str | None]  # (provider, source, user id for the user's own key)
 
@@ -153,13 +153,19 @@ def group_by_key(rows: list[dict[str, Any]]) -> dict[KeyRef, list[dict[str, Any]
 
 
 def units_for(provider: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The calls one key's rows take, in turn: PostForMe a page of up to PAGE provider
-    posts, LATE one provider post (each unit: the rows it answers)."""
+    """The calls one key's rows take, in turn: PostForMe the provider posts whose targets
+    fit one results page (PAGE results: one per target, so 100 posts of two platforms
+    are two calls; a page of 100 posts would answer half their targets and leave the rest
+    for a later sweep), LATE one provider post (each unit: the rows it answers)."""
     by_post = list(_by_provider_post(rows).values())
     if provider != "postforme":
         return by_post
-    return [[r for post in by_post[i:i + PAGE] for r in post]
-            for i in range(0, len(by_post), PAGE)]
+    units: list[list[dict[str, Any]]] = []
+    for post in by_post:
+        if not units or len(units[-1]) + len(post) > PAGE:
+            units.append([])
+        units[-1].extend(post)
+    return units
 
 
 def ask_in_turn(units: list[list[dict[str, Any]]],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from providers import circuit, pacing
 from providers.base import HttpProvider
 from providers.errors import ProviderCallError
 from providers.late import LateProvider
+from providers.memo import BoundedCache
 from providers.outcomes import OutcomeKind, PublishOutcome, PublishRequest
 from providers.postforme import PostForMeProvider
 from tasks import metrics, routing
@@ -38,8 +38,9 @@ from tasks.planning import Plan, plan, plan_no_step, plan_poison
 
 log = logging.getLogger("socialpost.delivery")
 
-_providers: dict[tuple[str, str], HttpProvider] = {}
-_providers_lock = threading.Lock()
+# Bounded and expiring (providers.memo): a client holds its decrypted key, and a worker
+# serving many users would otherwise keep one per key it ever used.
+_providers: BoundedCache[tuple[str, str], HttpProvider] = BoundedCache()
 _vault: Vault | None = None
 
 
@@ -69,13 +70,9 @@ def client_for(provider: str, api_key: str) -> HttpProvider: ...
 def client_for(provider: str, api_key: str) -> HttpProvider:
     """One client per (provider, key) per process, so connections and account lists are reused."""
     digest = hashlib.sha256(api_key.encode()).hexdigest()
-    with _providers_lock:
-        client = _providers.get((provider, digest))
-        if client is None:
-            cls = PostForMeProvider if provider == "postforme" else LateProvider
-            client = cls(api_key)
-            _providers[(provider, digest)] = client
-        return client
+    cls = PostForMeProvider if provider == "postforme" else LateProvider
+    return _providers.get_or_put((provider, digest), lambda: cls(api_key),
+                                 settings.current().client_cache_seconds)
 
 
 def provider_for(step: Step) -> HttpProvider:

@@ -219,14 +219,11 @@ def batch_request(raw: dict[str, Any], post_id: uuid.UUID | str, dsn: str | None
     if problems or user is None or campaign is None or not isinstance(number, int):
         raise BatchRefused("; ".join(problems))
     try:
-        with connection(dsn) as conn:
-            owner = campaigns.get_campaign(conn, campaign)
-            batch = campaigns.get_batch(conn, campaign, number)
+        with connection(dsn) as conn:  # one statement, only this batch's entries back
+            owner, batch = campaigns.batch_and_owner(conn, campaign, number)
     except (NotFound, InvalidInput) as exc:
         raise BatchRefused(str(exc), unreadable=True) from None
-    if owner is None:
-        raise BatchRefused(f"campaign_id: no campaign {campaign}")
-    if str(owner["user_id"]) != str(user):
+    if str(owner) != str(user):
         raise BatchRefused("campaign_id: belongs to another user")
     media = raw.get("media_urls")
     when: object = raw.get("scheduled_for")

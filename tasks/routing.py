@@ -111,3 +111,17 @@ def skip_row(step: Step, platforms: list[str], why: str) -> ledger.AttemptRow:
         step=step.index, provider=step.provider, credential_source=step.source,
         platforms=platforms, idempotency_key=None, http_status=None, latency_ms=0,
         outcome="skipped", error=why, provider_post_id=None)
+
+
+def refuse_unroutable(user_id: str, overrides: Mapping[str, Mapping[str, Any]] | None) -> None:
+    """InvalidRequest when intake_problem finds one (producers that record the row
+    themselves: the client, a campaign's batches); only such posts cost a read."""
+    from db.pool import connection
+    from tasks.validation import InvalidRequest
+
+    if not late_only(overrides):
+        return
+    with connection() as conn:
+        problem = intake_problem(conn, user_id, overrides)
+    if problem:
+        raise InvalidRequest(problem.split("; "))

@@ -69,13 +69,14 @@ class Stack:
         return cls(env=env, workdir=workdir)
 
     def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30,
-               program: tuple[str, ...] = ("celery", "-A", "worker")) -> Proc:
+               program: tuple[str, ...] = ("celery", "-A", "worker"),
+               env: Mapping[str, str] | None = None) -> Proc:
         log = self.workdir / f"{name}.log"
         out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         popen = subprocess.Popen(
             [sys.executable, "-m", *program, *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -90,17 +91,23 @@ class Stack:
         return proc
 
     def worker(
-        self, concurrency: int = 2, queues: str | None = None, name: str | None = None,
-        pool: str = "prefork", extra: list[str] | None = None, loglevel: str = "info",
+        self, concurrency: int | None = 2, queues: str | None = None, name: str | None = None,
+        pool: str | None = "prefork", extra: list[str] | None = None, loglevel: str = "info",
     ) -> Proc:
+        """A worker; concurrency or pool None: the shipped default (celeryconfig)."""
         node = name or f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}"
-        args = ["worker", "-l", loglevel, "-n", f"{node}@%h", "-c", str(concurrency),
-                "-P", pool, "--without-mingle", "--without-gossip", *(extra or [])]
+        args = ["worker", "-l", loglevel, "-n", f"{node}@%h",
+                *(["-c", str(concurrency)] if concurrency is not None else []),
+                *(["-P", pool] if pool is not None else []),
+                "--without-mingle", "--without-gossip", *(extra or [])]
         if queues:
             args += ["-Q", queues]
+        # Celery reads `-P prefork` as its own default and lets a configured pool win, so
+        # the pool is named in the setting too (as `socialpost worker -P` does).
+        env = {"SOCIALPOST_WORKER_POOL": pool} if pool is not None else None
         if loglevel.lower() in ("info", "debug"):
-            return self._spawn(node, args, ready="ready.")
-        proc = self._spawn(node, args, ready=None)
+            return self._spawn(node, args, ready="ready.", env=env)
+        proc = self._spawn(node, args, ready=None, env=env)
         self._ping(proc, node)
         return proc
 

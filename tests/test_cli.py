@@ -99,12 +99,12 @@ def sp(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 
 def queued_messages(broker: Any, queue: str = "social.publish") -> list[dict[str, Any]]:
-    """(task name, kwargs) of every message waiting in a queue, oldest first."""
+    """(task name, args, kwargs) of every message waiting in a queue, oldest first."""
     out = []
     for raw in reversed(broker.lrange(queue, 0, -1)):
         msg = json.loads(raw)
         body = json.loads(base64.b64decode(msg["body"]))
-        out.append({"task": msg["headers"]["task"], "kwargs": body[1]})
+        out.append({"task": msg["headers"]["task"], "args": body[0], "kwargs": body[1]})
     return out
 
 
@@ -526,26 +526,25 @@ def test_campaign_publish(env: dict[str, str], broker: Any, tmp_path: Path) -> N
     assert "enqueued 2 post(s)" in result.stderr and "skipped 1 past" in result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert [(r[0], r[-1]) for r in rows] == [("1", "yes"), ("2", "yes"), ("3", "past")]
-    sent = queued_messages(broker)
-    assert [m["kwargs"]["batch_number"] for m in sent] == [1, 2]
-    ids = [m["kwargs"]["post_id"] for m in sent]
-    assert ids == [rows[0][1], rows[1][1]]
-    assert sent[1]["kwargs"]["scheduled_for"] == LATER.isoformat()
-
-    # Each batch's row was written before its message (a lost message is re-sent by the
-    # recovery sweep): the due batch queued, the later one scheduled at its time.
+    ids = [rows[0][1], rows[1][1]]
+    # Both batches are recorded at once, from the calendar read once; only the one due
+    # now has a message (a delivery), the later one waits in PostgreSQL for beat.
     with conn() as c:
-        stored = {r["id"]: r for r in c.execute(
-            "SELECT id::text, status, scheduled_for, batch_number FROM social_posts "
-            "WHERE campaign_id = %s", (cid,))}
-        assert [(stored[i]["batch_number"], stored[i]["status"]) for i in ids] == [
-            (1, "queued"), (2, "scheduled")]
-        assert stored[ids[1]]["scheduled_for"] == LATER
-        # beat's release, then the worker's part; a re-run (same ids: harmless) follows
-        # them to the summary
-        c.execute("UPDATE social_posts SET status = 'queued', queued_at = now() "
-                  "WHERE id = %s", (ids[1],))
+        made = {str(r["id"]): r for r in c.execute(
+            "SELECT id, status, content, batch_number, scheduled_for, media_urls "
+            "FROM social_posts WHERE campaign_id = %s", (cid,)).fetchall()}
+    assert set(made) == set(ids)
+    assert [(made[i]["status"], made[i]["content"], made[i]["batch_number"]) for i in ids] == [
+        ("queued", "Teaser", 1), ("scheduled", "Launch", 2)]
+    assert made[ids[0]]["media_urls"] == ["https://cdn.example.com/t.jpg"]
+    assert made[ids[1]]["scheduled_for"] == LATER
+    sent = queued_messages(broker)
+    assert [(m["task"], m["args"]) for m in sent] == [("social.deliver", [ids[0]])]
+
+    # the worker's part, then a re-run (same ids: harmless) follows them to the summary
     settle(ids[0], {"twitter": "posted", "linkedin": "posted"})
+    with conn() as c:  # as beat's release would, once its time has come
+        c.execute("UPDATE social_posts SET status = 'queued' WHERE id = %s", (ids[1],))
     settle(ids[1], {"twitter": "posted", "linkedin": "failed"})
     followed = run("campaign", "publish", cid, "-p", "linkedin", "-p", "twitter")
     assert followed.exit_code == 1

@@ -86,3 +86,31 @@ def test_many_batches_and_bad_calendars(database_url: str) -> None:
                 campaigns.create_campaign(conn, uuid.uuid4(), "Bad", bad)  # type: ignore[arg-type]
         with pytest.raises(InvalidInput, match="name"):
             campaigns.create_campaign(conn, uuid.uuid4(), " ", {})
+
+
+def test_one_batch_read_in_postgresql_keeps_the_calendar_rules(database_url: str) -> None:
+    """batch_and_owner sends back only the entries that may be the batch; the rules are
+    still those of list_batches: a number given as text counts, a bad number anywhere or
+    a number used twice refuses."""
+    owner = uuid.uuid4()
+    with _conn(database_url) as conn:
+        cid = campaigns.create_campaign(conn, owner, "Rules", {"batches": [
+            {"caption": "one"}, {"batch_number": "7", "caption": "seven"},
+            {"batch_number": 2, "caption": "two"}, {"caption": "four"}]})
+        assert campaigns.batch_and_owner(conn, cid, 7) == (owner, campaigns.get_batch(conn, cid, 7))
+        assert campaigns.get_batch(conn, cid, 7).caption == "seven"
+        assert campaigns.get_batch(conn, cid, 4).caption == "four"
+        with pytest.raises(BatchNotFound, match="no batch 3 .it has 4 batches"):
+            campaigns.get_batch(conn, cid, 3)
+        campaigns.update_calendar(conn, cid, {"batches": [
+            {"caption": "one"}, {"batch_number": 1, "caption": "again"}]})
+        with pytest.raises(BatchInvalid, match="used by two batches"):
+            campaigns.get_batch(conn, cid, 1)
+        campaigns.update_calendar(conn, cid, {"batches": [
+            {"caption": "one"}, {"batch_number": 1.5, "caption": "odd"}]})
+        with pytest.raises(BatchInvalid, match="positive integer"):
+            campaigns.get_batch(conn, cid, 1)
+        campaigns.update_calendar(conn, cid, {"batches": [
+            {"caption": "one"}, {"batch_number": 9, "caption": "nine"}]})
+        owner_back, batches = campaigns.calendar(conn, cid)
+        assert owner_back == owner and [b.batch_number for b in batches] == [1, 9]

@@ -33,7 +33,9 @@ def stack(
 ) -> Iterator[Stack]:
     env = {"POSTFORME_API_KEY": GLOBAL_PFM, "LATE_API_KEY": GLOBAL_LATE,
            "SOCIALPOST_RELEASE_INTERVAL": "0.5"}
-    with start_stack(tmp_path_factory, database_url, redis_url, env) as s:
+    # The shipped worker (threads x8): the guarantees hold in the default pool.
+    with start_stack(tmp_path_factory, database_url, redis_url, env, pool=None,
+                     concurrency=None) as s:
         yield s
 
 
@@ -230,10 +232,16 @@ def test_enqueue_campaign_of_fifty_batches(stack: Stack, sandbox: Any) -> None:
             if n % 2 else {})}
         for n in range(1, 51)
     ]
+    batches.append({"caption": "y" * 400})  # too long for twitter: refused, and recorded
     with db_conn() as conn:
         cid = campaigns.create_campaign(conn, user, "calendar", {"batches": batches})
     rows = new_client().enqueue_campaign(str(cid), ["twitter", "linkedin"])
-    assert len(rows) == 50 and all(r["sent"] for r in rows)
+    assert len(rows) == 51 and all(r["sent"] for r in rows)
+    refused = rows.pop()
+    assert "twitter" in refused["error"] and "content" in refused["error"], refused
+    post = wait_final(refused["post_id"])
+    assert (post["status"], post["batch_number"]) == ("failed", 51)
+    assert post["error_message"] == refused["error"]
     for r in rows:
         post = wait_final(r["post_id"], timeout=60)
         assert post["status"] == "posted", post

@@ -280,6 +280,12 @@ def test_targets_group_by_the_credential_they_were_sent_with() -> None:
     }
     many = [_row("postforme", "global", "u", f"p{i}") for i in range(250)]
     assert [len(u) for u in units_for("postforme", many)] == [100, 100, 50]  # results pages
+    # A page holds 100 results, one per target: posts of two platforms go 50 to a call.
+    pairs = [_row("postforme", "global", "u", f"q{i // 2}", ("twitter", "linkedin")[i % 2])
+             for i in range(250)]
+    paged = units_for("postforme", pairs)
+    assert [len(u) for u in paged] == [100, 100, 50]
+    assert all(len({r["provider_post_id"] for r in u}) == len(u) // 2 for u in paged)
     assert units_for("late", groups[("late", "global", None)]) == [[rows[0]], [rows[1]]]
     two = units_for("postforme", groups[("postforme", "global", None)])
     assert two == [[rows[4], rows[5]]]  # one provider post, both its targets

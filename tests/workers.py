@@ -21,11 +21,12 @@ FINAL = {"posted", "partial", "failed", "unconfirmed", "cancelled"}
 @contextmanager
 def start_stack(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str,
-    env: Mapping[str, str], *, concurrency: int = 3, beat: bool = True,
-    queues: str | None = None,
+    env: Mapping[str, str], *, concurrency: int | None = 3, beat: bool = True,
+    queues: str | None = None, pool: str | None = "prefork",
 ) -> Iterator[Stack]:
     """A worker (and beat) on the run's database and Redis, stopped at the end; the
-    worker consumes every queue unless `queues` names some (-Q)."""
+    worker consumes every queue unless `queues` names some (-Q). pool and concurrency
+    None: the shipped defaults (celeryconfig: threads x8)."""
     os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
     os.environ["REDIS_URL"] = redis_url
     from worker.celery_app import app
@@ -37,7 +38,7 @@ def start_stack(
         {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env},
     )
     try:
-        s.worker(concurrency=concurrency, queues=queues)
+        s.worker(concurrency=concurrency, queues=queues, pool=pool)
         if beat:
             s.beat()
         yield s

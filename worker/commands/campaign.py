@@ -162,7 +162,6 @@ def publish(
     final (scheduled batches keep it waiting until their time; Ctrl-C stops following,
     not publishing), then a summary. Exits 1 unless every post posted everywhere.
     """
-    from db import campaigns
     from db.pool import close_pools
     from worker.commands.publish import producer
 
@@ -170,7 +169,8 @@ def publish(
     with cli_errors():
         with db_connection() as conn:  # fails fast, with a clear line, before any send
             row = _load(conn, campaign_id)
-            campaigns.list_batches(conn, campaign_id)
+        # enqueue_campaign reads and checks the whole calendar before it writes or sends
+        # anything, so a bad batch still stops it here with nothing published.
         try:
             rows = producer().enqueue_campaign(str(campaign_id), names,
                                                skip_past=not include_past)

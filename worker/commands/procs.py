@@ -64,13 +64,17 @@ def _known_queues() -> list[str]:
 
 @click.command("worker", cls=Command, context_settings=PASSTHROUGH)
 @click.option("-c", "--concurrency", metavar="N",
-              help="Child processes (default: one per CPU; 'auto' follows the cgroup quota).")
+              help="Tasks at once: threads, or child processes with -P prefork "
+                   "(default: SOCIALPOST_WORKER_CONCURRENCY, 8; 'auto' follows the cgroup "
+                   "quota).")
 @click.option("-Q", "--queues", "queues", multiple=True, metavar="NAME[,NAME]",
               help="Consume only these queues (default: celery, social.publish, "
                    "social.maintenance).")
 @click.option("-l", "--loglevel", type=LOGLEVELS, default="INFO", show_default=True)
 @click.option("-n", "--hostname", metavar="NAME@HOST", help="Node name (default celery@%h).")
-@click.option("-P", "--pool", metavar="POOL", help="prefork (default), threads, solo, ...")
+@click.option("-P", "--pool", metavar="POOL",
+              help="threads (default: SOCIALPOST_WORKER_POOL), prefork for CPU-heavy work, "
+                   "solo, ...")
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- CELERY_ARGS...]")
 def worker(
@@ -109,9 +113,14 @@ def worker(
         args += ["--queues", ",".join(names)]
     if hostname:
         args += ["--hostname", hostname]
+    env: dict[str, str] = {}
     if pool:
         args += ["--pool", pool]
-    run_celery(celery_argv("worker", [*args, *extra]), dry_run)
+        if pool in settings.WORKER_POOLS:
+            # Celery takes `-P prefork` for its default and lets the configured pool
+            # (SOCIALPOST_WORKER_POOL, threads) win: name it in the setting too.
+            env["SOCIALPOST_WORKER_POOL"] = pool
+    run_celery(celery_argv("worker", [*args, *extra]), dry_run, env, env)
 
 
 def state_dir() -> str:
