@@ -66,21 +66,29 @@ def test_a_target_that_waits_too_long_for_a_permit_falls_over(stack: Stack, sand
 def test_a_post_over_its_accounts_cap_is_held_not_sent(stack: Stack, sandbox: Any) -> None:
     user = user_with_key(sandbox, "postforme", ["twitter"])
     ids = [_send(user, f"capped post {i}", "twitter") for i in range(3)]
-    for post_id in ids[:2]:
-        assert wait_final(post_id)["status"] == "posted"
+    # The three race for the account's two places (the worker runs them side by side):
+    # any two are posted, the other is held, whichever it is.
+    found: dict[str, dict[str, Any]] = {}
 
-    def held() -> dict[str, Any] | None:
-        row = post(ids[2])
-        return row if row and row["status"] == "scheduled" else None
+    def settled() -> bool:
+        for post_id in ids:
+            row = post(post_id)
+            if row and (row["status"] == "posted" or (
+                    row["status"] == "scheduled"
+                    and any(a["outcome"] == "held" for a in row["attempts"]))):
+                found[post_id] = row
+        return len(found) == 3
 
-    row = wait_for(held, 30, "the third post held")
-    reasons = [a["error"] for a in row["attempts"] if a["outcome"] == "held"]
+    wait_for(settled, 90, "two posts posted and one held")
+    (held_id,) = [i for i in ids if found[i]["status"] == "scheduled"]
+    assert sorted(found[i]["status"] for i in ids) == ["posted", "posted", "scheduled"]
+    reasons = [a["error"] for a in found[held_id]["attempts"] if a["outcome"] == "held"]
     assert reasons and "at its cap of 2 posts per hour" in reasons[0]
     with conn() as c:
         due = c.execute("""SELECT extract(epoch FROM next_attempt_at - now()) AS s
-                           FROM social_posts WHERE id = %s""", (ids[2],)).fetchone()["s"]
+                           FROM social_posts WHERE id = %s""", (held_id,)).fetchone()["s"]
     assert 3000 < float(due) <= 3600
-    assert creates(sandbox, "postforme", ids[2]) == []
+    assert creates(sandbox, "postforme", held_id) == []
 
 
 def _late_key(user: str) -> str:
