@@ -88,8 +88,12 @@ class PublishClient:
         post_id: str | None = None,
         platform_options: dict[str, dict[str, Any]] | None = None,
         account_ids: dict[str, str] | None = None,
+        notify_task: str | None = None,
+        notify_queue: str | None = None,
     ) -> str:
         """Validate, send `social.publish_post`, return the post id (chosen here if absent).
+        `notify_task` (a Celery task name on this broker; `notify_queue` optional) is sent
+        the post's final event, at least once (receivers dedupe on the event id).
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time."""
         checked = check_publish_input(
@@ -103,6 +107,8 @@ class PublishClient:
             post_id=post_id,
             platform_options=platform_options,
             account_ids=account_ids,
+            notify_task=notify_task,
+            notify_queue=notify_queue,
         )
         pid = str(checked.post_id or uuid.uuid4())
         if self.record_first:
@@ -118,6 +124,8 @@ class PublishClient:
             "post_id": pid,
             "platform_options": checked.platform_options or None,
             "account_ids": checked.account_ids or None,
+            "notify_task": checked.notify_task,
+            "notify_queue": checked.notify_queue,
         }
         task_id = str(uuid.uuid4())
         header = self._mark_in_flight(pid, task_id, "social.publish_post")
@@ -163,8 +171,11 @@ class PublishClient:
         scheduled_for: datetime | str | None = None,
         post_id: str | None = None,
         account_ids: dict[str, str] | None = None,
+        notify_task: str | None = None,
+        notify_queue: str | None = None,
     ) -> str:
-        """Send `social.publish_batch`; the worker reads the caption from the calendar."""
+        """Send `social.publish_batch`; the worker reads the caption from the calendar.
+        `notify_task` / `notify_queue` as for `enqueue_post`."""
         problems: list[str] = []
         uid = parse_uuid("user_id", user_id, problems, required=True)
         cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
@@ -175,14 +186,17 @@ class PublishClient:
         # caption's length is checked by the worker once it has read the calendar.
         accounts: dict[str, str] = {}
         try:
-            accounts = check_publish_input(
+            checked = check_publish_input(
                 user_id=user_id,
                 content="x",
                 platforms=list(platforms),
                 media_urls=list(media_urls) if media_urls is not None else None,
                 scheduled_for=scheduled_for,
                 account_ids=account_ids,
-            ).account_ids
+                notify_task=notify_task,
+                notify_queue=notify_queue,
+            )
+            accounts = checked.account_ids
         except InvalidRequest as exc:
             problems.extend(p for p in exc.problems if not p.startswith(("user_id", "content")))
         if problems or uid is None or cid is None:
@@ -200,6 +214,8 @@ class PublishClient:
                 "scheduled_for": _iso(scheduled_for),
                 "post_id": final_id,
                 "account_ids": accounts or None,
+                "notify_task": notify_task,
+                "notify_queue": notify_queue,
             },
         )
         return final_id

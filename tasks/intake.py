@@ -20,7 +20,13 @@ from db import delivery as ledger
 from db.errors import DbError, InvalidInput, NotFound
 from db.pool import connection
 from tasks.delivery import ClaimedAtInsert, FirstAttempt, RepeatOfDuePost, lease_seconds
-from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
+from tasks.validation import (
+    InvalidRequest,
+    PublishInput,
+    check_publish_input,
+    parse_celery_name,
+    parse_uuid,
+)
 
 log = logging.getLogger("socialpost.intake")
 
@@ -32,7 +38,8 @@ Acceptance = dict[str, Any]
 # "scheduled_at" must not publish at once what was meant for later).
 POST_FIELDS = frozenset({
     "user_id", "content", "platforms", "media_urls", "scheduled_for", "campaign_id",
-    "batch_number", "post_id", "platform_options", "account_ids",
+    "batch_number", "post_id", "platform_options", "account_ids", "notify_task",
+    "notify_queue",
 })
 BATCH_FIELDS = POST_FIELDS - {"content"}
 
@@ -82,6 +89,9 @@ def _record_refusal(
         else None,
         status="failed",
         error_message=error,
+        # The producer's callback hears of the refusal too (post.failed), when it named one.
+        notify_task=parse_celery_name("notify_task", raw.get("notify_task"), []),
+        notify_queue=parse_celery_name("notify_queue", raw.get("notify_queue"), []),
     )
     try:
         with connection(dsn) as conn:
@@ -139,6 +149,8 @@ def new_post(data: PublishInput, post_id: uuid.UUID | str) -> posts.NewPost:
         batch_number=data.batch_number,
         platform_options=data.platform_options or None,
         account_ids=data.account_ids or None,
+        notify_task=data.notify_task,
+        notify_queue=data.notify_queue,
         status="queued" if data.due_now() else "scheduled",
         error_message=None,
     )
@@ -228,5 +240,7 @@ def accept_batch(
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
         "account_ids": raw.get("account_ids"),
+        "notify_task": raw.get("notify_task"),
+        "notify_queue": raw.get("notify_queue"),
     }
     return accept(request, task_id, enqueue, dsn, first)

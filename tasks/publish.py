@@ -131,10 +131,14 @@ def publish_post(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    notify_task: str | None = None,
+    notify_queue: str | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept one post: returns {post_id, status: queued|scheduled|failed[, error]} at once.
-    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`).
+    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`); with
+    `notify_task` (and optionally `notify_queue`), that task is sent the final event
+    (`send_task(notify_task, kwargs={"event": ...})`, at least once: dedupe on its id).
     Every argument is optional here so that a missing or unknown one is refused by
     intake, naming it, rather than failing the task before our code runs."""
     raw = {
@@ -149,6 +153,8 @@ def publish_post(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "notify_task": notify_task,
+        "notify_queue": notify_queue,
     }
     return intake.accept(raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt())
 
@@ -165,6 +171,8 @@ def publish_batch(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    notify_task: str | None = None,
+    notify_queue: str | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept batch `batch_number` of a campaign's creative calendar as one post
@@ -180,6 +188,8 @@ def publish_batch(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "notify_task": notify_task,
+        "notify_queue": notify_queue,
     }
     return intake.accept_batch(
         raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt()

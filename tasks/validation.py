@@ -7,6 +7,7 @@ names the field and the rule, so the sender knows what to fix.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,8 @@ class PublishInput:
     post_id: uuid.UUID | None = None
     platform_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_ids: dict[str, str] = field(default_factory=dict)  # platform -> account id
+    notify_task: str | None = None  # a producer's Celery task, sent the final event
+    notify_queue: str | None = None  # ...on this queue
 
     def due_now(self, now: datetime | None = None) -> bool:
         return self.scheduled_for is None or self.scheduled_for <= (now or datetime.now(UTC))
@@ -135,6 +138,8 @@ def check_publish_input(
     post_id: object = None,
     platform_options: object = None,
     account_ids: object = None,
+    notify_task: object = None,
+    notify_queue: object = None,
     now: datetime | None = None,
 ) -> PublishInput:
     """Return the request in typed form, or raise InvalidRequest listing every problem."""
@@ -203,6 +208,10 @@ def check_publish_input(
             options = platform_options
 
     accounts = parse_account_ids(account_ids, names, problems)
+    task = parse_celery_name("notify_task", notify_task, problems)
+    queue = parse_celery_name("notify_queue", notify_queue, problems)
+    if queue is not None and task is None:
+        problems.append("notify_queue: given without notify_task (name the task to call)")
 
     if text and names:
         # Platform rules too, whatever else is wrong; a field already faulted (media_urls[2]
@@ -225,7 +234,27 @@ def check_publish_input(
         post_id=pid,
         platform_options=options,
         account_ids=accounts,
+        notify_task=task,
+        notify_queue=queue,
     )
+
+
+MAX_CELERY_NAME = 200
+_CELERY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+
+
+def parse_celery_name(name: str, value: object, problems: list[str]) -> str | None:
+    """A Celery task or queue name (`notify_task`, `notify_queue`), or None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{name}: must be a non-empty task/queue name string")
+        return None
+    if len(value) > MAX_CELERY_NAME or not _CELERY_NAME.match(value):
+        problems.append(f"{name}: must be a Celery name (letters, digits, _ . : -; at most "
+                        f"{MAX_CELERY_NAME} characters), got {_short(value)}")
+        return None
+    return value
 
 
 MAX_ACCOUNT_ID = 200
