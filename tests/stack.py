@@ -68,11 +68,12 @@ class Stack:
         (workdir / "state").mkdir(parents=True, exist_ok=True)
         return cls(env=env, workdir=workdir)
 
-    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30) -> Proc:
+    def _spawn(self, name: str, args: list[str], ready: str | None, timeout: float = 30,
+               app: str = "worker") -> Proc:
         log = self.workdir / f"{name}.log"
         out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         popen = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", *args],
+            [sys.executable, "-m", "celery", "-A", app, *args],
             cwd=ROOT,
             env=self.env,
             stdout=out,
@@ -91,15 +92,17 @@ class Stack:
     def worker(
         self, concurrency: int = 2, queues: str | None = None, name: str | None = None,
         pool: str = "prefork", extra: list[str] | None = None, loglevel: str = "info",
+        app: str = "worker",
     ) -> Proc:
+        """A `celery worker` of `app` (ours, or a producer's app under tests/)."""
         node = name or f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}"
         args = ["worker", "-l", loglevel, "-n", f"{node}@%h", "-c", str(concurrency),
                 "-P", pool, "--without-mingle", "--without-gossip", *(extra or [])]
         if queues:
             args += ["-Q", queues]
         if loglevel.lower() in ("info", "debug"):
-            return self._spawn(node, args, ready="ready.")
-        proc = self._spawn(node, args, ready=None)
+            return self._spawn(node, args, ready="ready.", app=app)
+        proc = self._spawn(node, args, ready=None, app=app)
         self._ping(proc, node)
         return proc
 
