@@ -94,6 +94,10 @@ WITH a AS (
                 THEN 'failing since ' || to_char(failing_since AT TIME ZONE 'UTC',
                                                  'YYYY-MM-DD HH24:MI') || ' UTC' END
     WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = %(id)s)
+      -- a healthy endpoint's row is not rewritten by every success (busy endpoints would
+      -- queue on its lock): only when there is a failure to clear or a stale stamp
+      AND (NOT %(ok)s OR consecutive_failures > 0 OR last_success_at IS NULL
+           OR last_success_at < now() - interval '1 second')
     RETURNING disabled_at
 )
 SELECT (SELECT count(*) FROM d) AS kept, (SELECT disabled_at FROM w) AS disabled_at

@@ -1,0 +1,157 @@
+"""Benchmark: what outcome events cost, and how soon a receiver hears of an outcome.
+
+In one run, one broker, one worker pool, one sandbox (LATE: a post is final in its
+create call, so the run times our pipeline, not a confirmation sweep):
+  * off: N posts with the outbox triggers disabled (no events at all), timed until every
+         post is final;
+  * on:  N posts with the triggers on and one webhook endpoint (a real HTTP receiver in
+         this process), timed the same way; then until the receiver holds every event.
+Prints both rates and the cost of events (target <= 10 %), and the delivery lag of every
+event: from its row in the outbox (the state change) to its arrival at the receiver.
+
+Usage: .venv/bin/python bench/events.py [--posts 2000] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.throughput import cpu_by_program, cpu_delta  # noqa: E402
+from tests.receiver import Receiver  # noqa: E402
+
+PLATFORMS = ["twitter", "bluesky"]
+TRIGGERS = (("social_posts", "social_posts_events"), ("post_targets", "post_targets_events"))
+
+
+def set_triggers(dsn: str, on: bool) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table, trigger in TRIGGERS:
+            conn.execute(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER {trigger}")
+
+
+def set_endpoints(dsn: str, on: bool) -> None:
+    """Endpoints off: events are written and dispatched, but nothing is delivered."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE webhook_endpoints SET disabled_at = CASE WHEN %s THEN NULL"
+                     " ELSE now() END", (on,))
+
+
+def run_posts(env: Env, n: int, user: str, label: str) -> tuple[float, list[str]]:
+    """Send n posts by task name; (posts per second until all are final, their ids)."""
+    from worker.celery_app import app
+
+    done_before = _done(env)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    start = time.perf_counter()
+    for i, pid in enumerate(ids):
+        app.send_task("social.publish_post", kwargs={
+            "user_id": user, "content": f"{label} {i}", "platforms": PLATFORMS,
+            "post_id": pid})
+    deadline = time.monotonic() + 900
+    while _done(env) - done_before < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{label}: {count_final(env.dsn)}")
+        time.sleep(0.05)
+    return n / (time.perf_counter() - start), ids
+
+
+def _done(env: Env) -> int:
+    counts = count_final(env.dsn)
+    return sum(v for k, v in counts.items() if k not in ("queued", "publishing", "scheduled"))
+
+
+def lag(env: Env, receiver: Receiver, ids: list[str], timeout: float) -> tuple[int, list[float]]:
+    """Wait until the receiver holds every event of `ids`; (events, lag of each in s)."""
+    import psycopg
+
+    with psycopg.connect(env.dsn) as conn:
+        rows = conn.execute(
+            "SELECT id::text, extract(epoch FROM created_at) FROM post_events"
+            " WHERE post_id = ANY(%s::uuid[])", (ids,)).fetchall()
+    created = {r[0]: float(r[1]) for r in rows}
+    deadline = time.monotonic() + timeout
+    while True:
+        got = receiver.by_id()
+        if set(created) <= set(got):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(set(created) & set(got))}/{len(created)} events arrived")
+        time.sleep(0.2)
+    first: dict[str, float] = {}
+    for d in receiver.snapshot():  # the first arrival of each id is its delivery
+        first.setdefault(d.id, d.at)
+    return len(created), sorted(first[i] - created[i] for i in created)
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    receiver = Receiver().start()
+    with bench_env({"SOCIALPOST_ALLOW_PRIVATE_URLS": "1", "LATE_CDN_WAIT_SECONDS": "0"}) as env:
+        from db import credentials, webhooks
+        from db.pool import connect
+        from db.vault import Vault
+        from worker.celery_app import app
+
+        app.conf.broker_url = env.redis_url
+        app.conf.result_backend = env.redis_url
+        key = "bench-late-" + uuid.uuid4().hex
+        env.sandbox.register_key("late", key, PLATFORMS)
+        user = str(uuid.uuid4())
+        with connect(env.dsn) as conn:
+            credentials.save_credentials(conn, Vault.from_env(), user, "late", key)
+            webhooks.create_endpoint(conn, receiver.url)
+        env.stack.worker(concurrency=args.concurrency, loglevel="warning")
+        env.stack.beat()
+        run_posts(env, 50, user, "warm-up")  # connections, caches, imports
+
+        n = args.posts
+        set_triggers(env.dsn, on=False)
+        c0 = cpu_by_program()
+        off, _ = run_posts(env, n, user, "events off")
+        c1 = cpu_by_program()
+        set_triggers(env.dsn, on=True)
+        set_endpoints(env.dsn, on=False)
+        outbox, _ = run_posts(env, n, user, "outbox only")
+        c2 = cpu_by_program()
+        set_endpoints(env.dsn, on=True)
+        on, ids = run_posts(env, n, user, "events on")
+        events, lags = lag(env, receiver, ids, timeout=600)
+        c3 = cpu_by_program()
+    receiver.stop()
+    print(f"posts={n} per phase, {len(PLATFORMS)} platforms each; worker -c {args.concurrency}")
+    print(f"{'events off':<24}{off:>8.1f} posts/s")
+    print(f"{'outbox, no endpoint':<24}{outbox:>8.1f} posts/s   cost "
+          f"{(off - outbox) / off * 100:+.1f} %")
+    print(f"{'events on, 1 endpoint':<24}{on:>8.1f} posts/s   cost "
+          f"{(off - on) / off * 100:+.1f} % (target <= 10 %)")
+    print("CPU ms per post, by program:")
+    print(f"  off:    {cpu_delta(c0, c1, n)}")
+    print(f"  outbox: {cpu_delta(c1, c2, n)}")
+    print(f"  on:     {cpu_delta(c2, c3, n)} (delivery included)")
+    print(f"events delivered: {events} ({events / n:.1f} per post), "
+          f"lag p50 {pct(lags, 0.5):.2f} s, p99 {pct(lags, 0.99):.2f} s, "
+          f"max {lags[-1]:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
