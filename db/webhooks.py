@@ -149,3 +149,21 @@ def list_deliveries(
         {"endpoint": endpoint, "failed": bool(failed_only),
          "limit": validate.positive_int(limit, "limit", 10_000)},
     ).fetchall()
+
+
+def rotate_secrets(conn: Conn, vault: Vault) -> int:
+    """Re-encrypt every endpoint's signing secret with the vault's first key (part of
+    `socialpost credentials rotate`: the old ENCRYPTION_KEY may then be dropped); how many
+    changed. Endpoints are few: one transaction, rows locked."""
+    changed = 0
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, encrypted_secret FROM webhook_endpoints ORDER BY id FOR UPDATE"
+        ).fetchall()
+        for row in rows:
+            if vault.is_current(row["encrypted_secret"]):
+                continue
+            conn.execute("UPDATE webhook_endpoints SET encrypted_secret = %s WHERE id = %s",
+                         (vault.rotate_token(row["encrypted_secret"]), row["id"]))
+            changed += 1
+    return changed

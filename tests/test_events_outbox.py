@@ -160,3 +160,15 @@ def test_a_delivery_retries_then_fails_and_the_endpoint_is_disabled(database_url
         assert webhook_deliveries.take_due(conn, 10, 60) == []
         assert webhooks.enable_endpoint(conn, endpoint["id"])
         assert len(webhook_deliveries.take_due(conn, 10, 60)) == 1
+
+
+def test_rotation_re_encrypts_signing_secrets(database_url: str) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with _conn(database_url) as conn:
+        conn.execute("DELETE FROM webhook_endpoints")
+        row, secret = webhooks.create_endpoint(conn, "http://127.0.0.1:9/r", vault=Vault([old]))
+        assert webhooks.rotate_secrets(conn, Vault([new, old])) == 1
+        assert webhooks.rotate_secrets(conn, Vault([new, old])) == 0
+        stored = conn.execute("SELECT encrypted_secret FROM webhook_endpoints WHERE id = %s",
+                              (row["id"],)).fetchone()
+        assert stored is not None and Vault([new]).decrypt(stored["encrypted_secret"]) == secret
