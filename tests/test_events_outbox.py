@@ -172,3 +172,21 @@ def test_rotation_re_encrypts_signing_secrets(database_url: str) -> None:
         stored = conn.execute("SELECT encrypted_secret FROM webhook_endpoints WHERE id = %s",
                               (row["id"],)).fetchone()
         assert stored is not None and Vault([new]).decrypt(stored["encrypted_secret"]) == secret
+
+
+def test_prune_keeps_what_is_undelivered(database_url: str) -> None:
+    with _conn(database_url) as conn:
+        conn.execute("DELETE FROM webhook_endpoints")
+        endpoint, _ = webhooks.create_endpoint(conn, "http://127.0.0.1:9/p", vault=VAULT)
+        waiting = events.insert_ping(conn, endpoint["id"])  # its delivery is still pending
+        held = _publishing(conn, ["twitter"])
+        ledger.finish(conn, held, "w", [ledger.posted("twitter")])
+        mine = [e["id"] for e in events.events_for_post(conn, held.post_id)]
+        conn.execute("UPDATE post_events SET created_at = now() - interval '2 days'"
+                     " WHERE id = ANY(%s)", ([*mine, waiting],))
+        assert events.prune(conn, 86400) == 0  # not dispatched yet: kept
+        conn.execute("UPDATE post_events SET dispatched_at = now() WHERE id = ANY(%s)", (mine,))
+        assert events.prune(conn, 3 * 86400) == 0  # younger than the retention
+        events.prune(conn, 86400)
+        assert events.events_for_post(conn, held.post_id) == []
+        assert events.get_event(conn, waiting) is not None
