@@ -7,6 +7,7 @@ commands only write and read PostgreSQL, so they work while the broker is away.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -72,14 +73,27 @@ def list_endpoints(user_id: uuid.UUID | None) -> None:
         {"url": 50, "state": 60}))
 
 
+def _missing(endpoint_id: uuid.UUID) -> click.ClickException:
+    return click.ClickException(
+        f"no webhook endpoint {endpoint_id} (see socialpost webhooks list)")
+
+
 def _endpoint_or_fail(conn: Any, endpoint_id: uuid.UUID) -> dict[str, Any]:
     from db import webhooks as store
 
     row = store.get_endpoint(conn, endpoint_id)
     if row is None:
-        raise click.ClickException(
-            f"no webhook endpoint {endpoint_id} (see socialpost webhooks list)")
+        raise _missing(endpoint_id)
     return row
+
+
+def _change(endpoint_id: uuid.UUID, change: Callable[[Any, uuid.UUID], bool],
+            done: str) -> None:
+    """Apply `change` (a db.webhooks function, False: no such endpoint) and say `done`."""
+    with cli_errors(), db_connection() as conn:
+        if not change(conn, endpoint_id):
+            raise _missing(endpoint_id)
+    note(done)
 
 
 @webhooks.command("remove", cls=Command)
@@ -88,11 +102,7 @@ def remove(endpoint_id: uuid.UUID) -> None:
     """Remove an endpoint, its pending deliveries and its log."""
     from db import webhooks as store
 
-    with cli_errors(), db_connection() as conn:
-        if not store.remove_endpoint(conn, endpoint_id):
-            raise click.ClickException(
-                f"no webhook endpoint {endpoint_id} (see socialpost webhooks list)")
-    note(f"removed endpoint {endpoint_id}")
+    _change(endpoint_id, store.remove_endpoint, f"removed endpoint {endpoint_id}")
 
 
 @webhooks.command("enable", cls=Command)
@@ -101,11 +111,7 @@ def enable(endpoint_id: uuid.UUID) -> None:
     """Enable a disabled endpoint again: its pending deliveries resume."""
     from db import webhooks as store
 
-    with cli_errors(), db_connection() as conn:
-        if not store.enable_endpoint(conn, endpoint_id):
-            raise click.ClickException(
-                f"no webhook endpoint {endpoint_id} (see socialpost webhooks list)")
-    note(f"endpoint {endpoint_id} enabled")
+    _change(endpoint_id, store.enable_endpoint, f"endpoint {endpoint_id} enabled")
 
 
 @webhooks.command("test", cls=Command)
