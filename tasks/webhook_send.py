@@ -84,8 +84,9 @@ def _session() -> requests.Session:
     return session
 
 
-def post_signed(url: str, secret: str, event_id: str, body: str, timeout: float) -> Outcome:
-    """POST `body` to `url` signed with `secret` under id `event_id`; never raises."""
+def post_signed(url: str, signer: Webhook, event_id: str, body: str, timeout: float,
+                connect_timeout: float) -> Outcome:
+    """POST `body` to `url` signed by `signer` under id `event_id`; never raises."""
     started = time.monotonic()
     problem = check_public_url(url, "webhook")
     if problem:
@@ -96,13 +97,12 @@ def post_signed(url: str, secret: str, event_id: str, body: str, timeout: float)
         "user-agent": USER_AGENT,
         "webhook-id": event_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(event_id, now, body),
+        "webhook-signature": signer.sign(event_id, now, body),
     }
     try:
         resp = _session().post(url, data=body.encode("utf-8"), headers=headers,
-                             timeout=(min(timeout, settings.current().connect_timeout),
-                                      timeout),
-                             allow_redirects=False, stream=True)
+                               timeout=(min(timeout, connect_timeout), timeout),
+                               allow_redirects=False, stream=True)
         head = b""
         try:  # the answer's start; a short answer read whole keeps the connection alive
             for chunk in resp.iter_content(1024):
@@ -118,6 +118,21 @@ def post_signed(url: str, secret: str, event_id: str, body: str, timeout: float)
         return Outcome(False, None, _ms(started), f"{type(exc).__name__}: no answer")
 
 
+# Signers by encrypted secret, per process: an endpoint's secret is decrypted once, not
+# at every attempt (ENCRYPTION_KEY is part of the key, so a rotation is seen at once).
+_signers: dict[tuple[str, str], Webhook] = {}
+
+
+def _signer(encrypted_secret: str, keys: str | None, vault: Vault | None) -> Webhook:
+    cached = _signers.get((keys or "", encrypted_secret))
+    if cached is None:
+        secret = (vault or Vault((keys or "").split(","))).decrypt(encrypted_secret)
+        if len(_signers) > 1000:
+            _signers.clear()
+        cached = _signers[(keys or "", encrypted_secret)] = Webhook(secret)
+    return cached
+
+
 def _ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
@@ -125,25 +140,27 @@ def _ms(start: float) -> int:
 def attempt(delivery_id: int, token: str, *, vault: Vault | None = None,
             rng: random.Random | None = None) -> str:
     """Make one attempt of delivery `delivery_id` under lease `token` and record it:
-    'delivered', 'retry', 'failed' (retries exhausted), or 'skipped' (not ours now)."""
+    'delivered', 'retry', 'failed' (retries exhausted), or 'skipped' (not ours now).
+    One pooled connection for both statements: a prefork process runs one task at a
+    time, so holding it over the HTTP call takes it from no one."""
     s = settings.current()
     with connection() as conn:
         delivery = webhook_deliveries.begin(conn, delivery_id, token)
-    if delivery is None:
-        return "skipped"
-    event_id = str(delivery["event_id"])
-    body = json.dumps(event_body(delivery), separators=(",", ":"), ensure_ascii=False)
-    try:
-        secret = (vault or Vault.from_env()).decrypt(delivery["encrypted_secret"])
-        outcome = post_signed(delivery["url"], secret, event_id, body, s.webhook_timeout)
-    except VaultError as exc:  # one line naming ENCRYPTION_KEY, never the secret
-        outcome = Outcome(False, None, 0, str(exc))
-    retry_in: float | None = None
-    if not outcome.ok:
-        age = (datetime.now(UTC) - delivery["delivery_created_at"]).total_seconds()
-        wait = retry_wait(delivery["attempt"], s.retry_waits(), s.webhook_jitter, rng)
-        retry_in = wait if age + wait <= s.webhook_retry_for else None
-    with connection() as conn:
+        if delivery is None:
+            return "skipped"
+        event_id = str(delivery["event_id"])
+        body = json.dumps(event_body(delivery), separators=(",", ":"), ensure_ascii=False)
+        try:
+            signer = _signer(delivery["encrypted_secret"], s.encryption_key, vault)
+            outcome = post_signed(delivery["url"], signer, event_id, body, s.webhook_timeout,
+                                  s.connect_timeout)
+        except VaultError as exc:  # one line naming ENCRYPTION_KEY, never the secret
+            outcome = Outcome(False, None, 0, str(exc))
+        retry_in: float | None = None
+        if not outcome.ok:
+            age = (datetime.now(UTC) - delivery["delivery_created_at"]).total_seconds()
+            wait = retry_wait(delivery["attempt"], s.retry_waits(), s.webhook_jitter, rng)
+            retry_in = wait if age + wait <= s.webhook_retry_for else None
         _, disabled = webhook_deliveries.record(
             conn, delivery_id, token, attempt=delivery["attempt"], ok=outcome.ok,
             http_status=outcome.http_status, latency_ms=outcome.latency_ms,

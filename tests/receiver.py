@@ -43,6 +43,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver._lock:
@@ -54,6 +56,8 @@ class Receiver:
                         receiver.got.append(Delivery(
                             {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
                 self.send_response(500 if fail else 204)
+                if fail:
+                    self.send_header("content-length", "0")
                 self.end_headers()
 
             def log_message(self, *_: Any) -> None:
@@ -83,3 +87,24 @@ class Receiver:
     def by_id(self) -> dict[str, Delivery]:
         """What arrived, one per webhook-id (a receiver dedupes on it)."""
         return {d.id: d for d in self.snapshot()}
+
+
+def main() -> None:
+    """Run a receiver in a process of its own (bench/events.py: a receiver is another
+    machine's, not a thread beside the sandbox): prints its port, then one line
+    `<webhook-id> <arrival time>` per request taken, flushed as they come."""
+    import sys
+
+    receiver = Receiver(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
+    print(receiver.port, flush=True)
+    seen = 0
+    while True:
+        time.sleep(0.1)
+        got = receiver.snapshot()
+        for d in got[seen:]:
+            print(d.id, d.at, flush=True)
+        seen = len(got)
+
+
+if __name__ == "__main__":
+    main()
