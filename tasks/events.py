@@ -40,7 +40,11 @@ def dispatch_events() -> dict[str, int]:
     return dispatch.dispatch(_send_callback, _send_attempt)
 
 
-@app.task(name="social.deliver_webhook", base=SocialTask, ignore_result=True)
+# No worker-side monitoring events (received, started, succeeded) for attempts: three
+# Redis publishes per attempt, for every event of every post, would cost more than the
+# attempt; the delivery log in PostgreSQL (socialpost webhooks deliveries) is the record.
+@app.task(name="social.deliver_webhook", base=SocialTask, ignore_result=True,
+          send_events=False)
 def deliver_webhook(delivery_id: int, token: str) -> str:
     """One attempt of one webhook delivery; its outcome and the next attempt's time are
     recorded in PostgreSQL (beat sends the retry when it is due)."""

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,19 +70,21 @@ class Outcome:
     response: str
 
 
-_sessions: dict[int, requests.Session] = {}
+_local = threading.local()
 
 
 def _session() -> requests.Session:
-    """This process's session: connections to a receiver are kept alive between attempts
-    (a fresh TLS handshake per event would cost more than the event). Per pid, since a
-    prefork child must not share its parent's sockets."""
+    """This thread's session: connections to a receiver are kept alive between attempts
+    (a fresh TLS handshake per event would cost more than the event). Per process and
+    thread: a prefork child must not share its parent's sockets, and a `-P threads`
+    worker's threads must not share one session."""
     pid = os.getpid()
-    session = _sessions.get(pid)
-    if session is None:
-        session = _sessions[pid] = requests.Session()
+    held = getattr(_local, "session", None)
+    if held is None or held[0] != pid:
+        session = requests.Session()
         session.trust_env = False  # no proxy from the environment between us and a receiver
-    return session
+        held = _local.session = (pid, session)
+    return held[1]
 
 
 def post_signed(url: str, signer: Webhook, event_id: str, body: str, timeout: float,
