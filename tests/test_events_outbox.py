@@ -5,6 +5,7 @@ a delivery's state machine and the endpoint's health. Real PostgreSQL, no worker
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -20,6 +21,15 @@ from db.vault import Vault
 from tests import ledger
 
 VAULT = Vault([Fernet.generate_key().decode()])
+
+
+@pytest.fixture(autouse=True)
+def _no_endpoints_left(database_url: str) -> Iterator[None]:
+    """Endpoints are global: none of these (dead ports, other keys) may outlive its test,
+    or later modules' workers would try to deliver there."""
+    yield
+    with _conn(database_url) as conn:
+        conn.execute("DELETE FROM webhook_endpoints WHERE url LIKE 'http://127.0.0.1:9/%%'")
 
 
 def _conn(dsn: str) -> psycopg.Connection[dict[str, Any]]:
