@@ -39,16 +39,6 @@ def events_for_post(conn: Conn, post_id: uuid.UUID | str) -> list[dict[str, Any]
     ).fetchall()
 
 
-def events_for_posts(conn: Conn, post_ids: list[Any]) -> list[dict[str, Any]]:
-    """`events_for_post` for many posts at once (one query), with each row's post_id."""
-    return conn.execute(
-        """SELECT post_id, id, type, created_at, dispatched_at, data->>'status' AS status,
-                  data->>'platform' AS platform
-           FROM post_events WHERE post_id = ANY(%s) ORDER BY post_id, created_at, id""",
-        (post_ids,),
-    ).fetchall()
-
-
 def get_event(conn: Conn, event_id: uuid.UUID | str) -> dict[str, Any] | None:
     """One event with its data snapshot, or None."""
     return conn.execute("SELECT * FROM post_events WHERE id = %s",

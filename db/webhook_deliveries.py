@@ -126,8 +126,9 @@ def record(
 def redeliver(conn: Conn, event_id: uuid.UUID | str,
               endpoint_id: uuid.UUID | str | None = None) -> int:
     """Deliver `event_id` again, now: to `endpoint_id` (a delivery is created when it had
-    none), or to every endpoint it was delivered to or failed at. Attempt numbers go on;
-    the log keeps every earlier attempt. How many deliveries are due."""
+    none), or to every endpoint it was delivered to or failed at. The retry schedule and
+    window start over (attempts count from 1 again); the log keeps every earlier
+    attempt. How many deliveries are due."""
     event = validate.as_uuid(event_id, "event_id")
     endpoint = validate.opt_uuid(endpoint_id, "endpoint_id")
     if endpoint is not None:
@@ -136,7 +137,7 @@ def redeliver(conn: Conn, event_id: uuid.UUID | str,
                SELECT %s, id FROM webhook_endpoints WHERE id = %s
                ON CONFLICT (event_id, endpoint_id) DO NOTHING""", (event, endpoint))
     cur = conn.execute(
-        """UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(),
+        """UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), attempts = 0,
                   lease_until = NULL, created_at = now(), updated_at = now()
            WHERE event_id = %(event)s
              AND (%(endpoint)s::uuid IS NULL OR endpoint_id = %(endpoint)s::uuid)""",

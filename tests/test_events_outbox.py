@@ -200,3 +200,17 @@ def test_prune_keeps_what_is_undelivered(database_url: str) -> None:
         events.prune(conn, 86400)
         assert events.events_for_post(conn, held.post_id) == []
         assert events.get_event(conn, waiting) is not None
+
+
+def test_retry_waits_follow_the_schedule_with_bounded_jitter() -> None:
+    import random
+
+    from tasks.webhook_send import retry_wait
+
+    waits = (5.0, 30.0, 120.0, 600.0, 3600.0)
+    rng = random.Random(7)
+    for attempt, base in [(1, 5.0), (2, 30.0), (5, 3600.0), (9, 3600.0), (40, 3600.0)]:
+        got = [retry_wait(attempt, waits, 0.2, rng) for _ in range(50)]
+        assert all(base * 0.8 <= g <= base * 1.2 for g in got), (attempt, got)
+        assert len(set(got)) > 1  # jittered: a backlog does not return in one burst
+    assert retry_wait(1, waits, 0.0) == 5.0
