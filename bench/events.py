@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.harness import Env, bench_env, count_final, proc_stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,19 +93,8 @@ def stack_cpu(env: Env) -> float:
 
     groups = {p.popen.pid for p in env.stack.procs}
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        if int(fields[2]) in groups:  # pgrp
-            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
+    return sum(sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+               for _, _, fields in proc_stats() if int(fields[2]) in groups)  # pgrp
 
 
 def run_posts(env: Env, n: int, user: str, label: str) -> tuple[float, list[str]]:

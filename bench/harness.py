@@ -159,3 +159,19 @@ def count_final(dsn: str, ids: list[str] | None = None) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT status, count(*) FROM social_posts GROUP BY status").fetchall()
     return {status: n for status, n in rows}
+
+
+def proc_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, program name, the /proc/PID/stat fields after the name) of every process now:
+    for the benchmarks' CPU accounting (field 2 is the process group, 11-14 the user and
+    system CPU ticks of the process and of its waited-for children)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        yield int(pid), raw[raw.index("(") + 1: raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
+

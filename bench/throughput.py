@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from celery import Celery  # noqa: E402
 
-from bench.harness import Env, bench_env, count_final  # noqa: E402
+from bench.harness import Env, bench_env, count_final, proc_stats  # noqa: E402
 
 
 def _wait_counter(env: Env, counter: str, n: int, timeout: float) -> None:
@@ -46,18 +46,9 @@ def cpu_by_program() -> dict[str, float]:
 
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
+    for pid, name, fields in proc_stats():
         used = (int(fields[11]) + int(fields[12])) / tick
-        key = "bench+sandbox" if int(pid) == os.getpid() else name.split(":")[0][:15]
+        key = "bench+sandbox" if pid == os.getpid() else name.split(":")[0][:15]
         out[key] = out.get(key, 0.0) + used
     return out
 
