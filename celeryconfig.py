@@ -85,8 +85,11 @@ if MAX_COUNTDOWN + task_time_limit >= VISIBILITY_TIMEOUT:
 # them with -Q. Producers that name no queue land on `celery`, which is listed.
 PUBLISH_QUEUE = "social.publish"
 MAINTENANCE_QUEUE = "social.maintenance"
+# Webhook attempts apart: a slow receiver holds these, never a release or a publish.
+EVENTS_QUEUE = "social.events"
 task_default_queue = "celery"
-task_queues = (Queue("celery"), Queue(PUBLISH_QUEUE), Queue(MAINTENANCE_QUEUE))
+task_queues = (Queue("celery"), Queue(PUBLISH_QUEUE), Queue(MAINTENANCE_QUEUE),
+               Queue(EVENTS_QUEUE))
 task_routes = {
     "social.publish_post": {"queue": PUBLISH_QUEUE},
     "social.publish_batch": {"queue": PUBLISH_QUEUE},
@@ -95,7 +98,14 @@ task_routes = {
     "social.release_due_posts": {"queue": MAINTENANCE_QUEUE},
     "social.recover_stalled_posts": {"queue": MAINTENANCE_QUEUE},
     "social.refresh_connected_platforms": {"queue": MAINTENANCE_QUEUE},
+    "social.dispatch_events": {"queue": MAINTENANCE_QUEUE},
+    "social.prune_events": {"queue": MAINTENANCE_QUEUE},
+    "social.deliver_webhook": {"queue": EVENTS_QUEUE},
 }
+# A webhook attempt is one HTTP call of SOCIALPOST_WEBHOOK_TIMEOUT: limits just above it
+# (its lease, tasks.dispatch.lease_seconds, outlasts the hard one).
+task_annotations = {"social.deliver_webhook": {
+    "soft_time_limit": _s.webhook_timeout + 20, "time_limit": _s.webhook_timeout + 40}}
 
 # -- Monitoring: events on so Flower shows every task live, a worker's first ones too.
 # They cost ~4 Redis PUBLISHes and ~0.8 ms of worker CPU per post (bench/throughput.py);
@@ -113,7 +123,18 @@ RELEASE_INTERVAL = _s.release_interval
 RECOVER_INTERVAL = _s.recover_interval
 REFRESH_INTERVAL = _s.refresh_interval
 RESULTS_INTERVAL = _s.results_interval
+EVENTS_INTERVAL = _s.events_interval
 beat_schedule = {
+    "dispatch-events": {
+        "task": "social.dispatch_events",
+        "schedule": EVENTS_INTERVAL,
+        "options": {"expires": max(EVENTS_INTERVAL * 5, 5.0)},
+    },
+    "prune-events": {
+        "task": "social.prune_events",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "release-due-posts": {
         "task": "social.release_due_posts",
         "schedule": RELEASE_INTERVAL,

@@ -219,6 +219,38 @@ class Settings:
     revision_every: float = _var("SOCIALPOST_REVISION_EVERY", 60.0, "s",
                                  "...every this many seconds", minimum=1)
 
+    # -- events and webhooks (db/events.py, tasks/events.py) ------------------------------
+    events_interval: float = _var("SOCIALPOST_EVENTS_INTERVAL", 1.0, "s",
+                                  "beat moves new post events to webhook deliveries and "
+                                  "Celery callbacks this often (the delivery lag's floor)",
+                                  minimum=0.1)
+    events_batch: int = _var("SOCIALPOST_EVENTS_BATCH", 500, "events",
+                             "events (and due deliveries) one dispatcher pass takes",
+                             minimum=1)
+    events_retention: float = _var("SOCIALPOST_EVENTS_RETENTION", 30 * 86400.0, "s",
+                                   "delivered events older than this are pruned, with their "
+                                   "delivery log", minimum=60)
+    webhook_timeout: float = _var("SOCIALPOST_WEBHOOK_TIMEOUT", 10.0, "s",
+                                  "one delivery attempt's whole HTTP call; a slow receiver "
+                                  "is retried, never waited for", minimum=0.1)
+    webhook_retry_schedule: str = _var(
+        "SOCIALPOST_WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,3600", "s, comma-separated",
+        "waits before each retry of a failed delivery; the last repeats until "
+        "SOCIALPOST_WEBHOOK_RETRY_FOR")
+    webhook_retry_for: float = _var("SOCIALPOST_WEBHOOK_RETRY_FOR", 3 * 86400.0, "s",
+                                    "a delivery is retried this long, then failed (at least "
+                                    "24 h: a receiver down over a weekend night still gets "
+                                    "its backlog)", minimum=1)
+    webhook_jitter: float = _var("SOCIALPOST_WEBHOOK_JITTER", 0.2, "fraction",
+                                 "each retry wait varies by up to this share, so a backlog "
+                                 "does not return to a receiver in one burst")
+    webhook_disable_failures: int = _var(
+        "SOCIALPOST_WEBHOOK_DISABLE_FAILURES", 1000, "attempts",
+        "an endpoint failing this many attempts in a row is disabled", minimum=1)
+    webhook_disable_after: float = _var(
+        "SOCIALPOST_WEBHOOK_DISABLE_AFTER", 3 * 86400.0, "s",
+        "an endpoint failing (no success) this long is disabled", minimum=1)
+
     # -- the seed's synchronous service -------------------------------------------------
     sync_max_wait: float = _var("SOCIALPOST_SYNC_MAX_WAIT", 120.0, "s",
                                 "create_post waits this long for retries, then returns")
@@ -275,6 +307,10 @@ class Settings:
             raise SettingsError(
                 "SOCIALPOST_BACKGROUND_SHARE: must be between 0 and 1, got "
                 f"{self.background_share}")
+        if self.webhook_jitter > 1:
+            raise SettingsError(
+                f"SOCIALPOST_WEBHOOK_JITTER: must be between 0 and 1, got {self.webhook_jitter}")
+        self.retry_waits()  # raises SettingsError for a malformed schedule
         from providers.limits_syntax import check_caps, check_limits
 
         for env, value in (("POSTFORME_RATE_LIMITS", self.postforme_rate_limits),
@@ -297,6 +333,21 @@ class Settings:
     @property
     def beat_schedule_file(self) -> str:
         return self.beat_schedule or os.path.join(self.state_dir, "celerybeat-schedule")
+
+    def retry_waits(self) -> tuple[float, ...]:
+        """SOCIALPOST_WEBHOOK_RETRY_SCHEDULE as seconds (each > 0)."""
+        waits = []
+        for part in self.webhook_retry_schedule.split(","):
+            try:
+                wait = float(part)
+            except ValueError:
+                wait = math.nan
+            if not (math.isfinite(wait) and wait > 0):
+                raise SettingsError(
+                    "SOCIALPOST_WEBHOOK_RETRY_SCHEDULE: must be positive seconds separated "
+                    f"by commas (e.g. 5,30,120), got {self.webhook_retry_schedule!r}")
+            waits.append(wait)
+        return tuple(waits)
 
     def global_keys(self) -> dict[str, str]:
         """provider -> the global key, for the providers that have one."""

@@ -59,9 +59,9 @@ def create_app() -> FastAPI:
 
 def _v1_routers() -> list[Any]:
     """The /v1 resources."""
-    from api import campaigns, posts, tokens, users
+    from api import campaigns, posts, tokens, users, webhooks
 
-    return [posts.router, campaigns.router, users.router, tokens.router]
+    return [posts.router, campaigns.router, users.router, webhooks.router, tokens.router]
 
 
 def problem_media_types(doc: dict[str, Any]) -> dict[str, Any]:

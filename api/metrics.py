@@ -102,6 +102,19 @@ def _ledger_families(data: dict[str, list[dict[str, Any]]]) -> Iterator[GaugeMet
         oldest.add_metric([status], worst)
     yield waiting
     yield oldest
+    deliveries = GaugeMetricFamily(f"{PREFIX}_webhook_deliveries", "Outcome-event webhook "
+                                   "deliveries by state (pending: still being tried)",
+                                   labels=["status"])
+    found = {r["status"]: r["n"] for r in data.get("webhook_deliveries", [])}
+    for status in ("pending", "delivered", "failed"):
+        deliveries.add_metric([status], found.get(status, 0))
+    yield deliveries
+    attempts = GaugeMetricFamily(f"{PREFIX}_webhook_attempts", "Webhook delivery attempts "
+                                 "by result (ok: a 2xx answer)", labels=["result"])
+    tried = {r["result"]: r["n"] for r in data.get("webhook_attempts", [])}
+    for result in ("ok", "failed"):
+        attempts.add_metric([result], tried.get(result, 0))
+    yield attempts
 
 
 def _redis_families() -> list[GaugeMetricFamily] | None:

@@ -73,6 +73,17 @@ class Attempt(BaseModel):
     created_at: datetime
 
 
+class Event(BaseModel):
+    """One outcome event of the post (the outbox: what webhooks and callbacks are sent)."""
+
+    id: uuid.UUID
+    type: str
+    created_at: datetime
+    dispatched_at: datetime | None = None
+    status: str | None = None
+    platform: str | None = None
+
+
 class Post(BaseModel):
     """The seed's `social_posts` columns, with the platform targets and every attempt."""
 
@@ -96,6 +107,8 @@ class Post(BaseModel):
     overrides: dict[str, Any] | None = None
     targets: list[Target]
     attempts: list[Attempt]
+    events: list[Event] | None = Field(None, description="in `GET /v1/posts/{post_id}`: "
+                                       "the post's outcome events, oldest first")
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Post:

@@ -89,7 +89,8 @@ def _visible(post_id: uuid.UUID, token: Any) -> dict[str, Any]:
 @router.get("/posts/{post_id}", response_model=Post, summary="One post",
             responses=responses(*AUTHED, 404))
 def get_post(post_id: uuid.UUID, token: Principal) -> Post:
-    """The post (the seed's columns), its platform targets and every provider attempt."""
+    """The post (the seed's columns), its platform targets, every provider attempt and its
+    outcome events."""
     return Post.of(_visible(post_id, token))
 
 

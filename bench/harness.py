@@ -202,3 +202,19 @@ def bench_user(env: Env, platforms: tuple[str, ...] = ("twitter", "linkedin"),
         with connect(env.dsn) as own:
             credentials.save_credentials(own, Vault.from_env(), user, "postforme", key)
     return user, key, accounts
+
+
+def proc_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, program name, the /proc/PID/stat fields after the name) of every process now:
+    for the benchmarks' CPU accounting (field 2 is the process group, 11-14 the user and
+    system CPU ticks of the process and of its waited-for children)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        yield int(pid), raw[raw.index("(") + 1: raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
+

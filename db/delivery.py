@@ -314,11 +314,11 @@ _INSERT_CLAIMED = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
         status, campaign_id, batch_number, platform_options, account_ids, overrides, queued_at,
-        lease_owner, lease_expires_at, claim_count, open_claims)
+        lease_owner, lease_expires_at, claim_count, open_claims, notify_task, notify_queue)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s,
         %(scheduled_for)s, 'publishing', %(campaign_id)s, %(batch_number)s,
         %(platform_options)s, %(account_ids)s, %(overrides)s, now(), %(owner)s,
-        now() + make_interval(secs => %(lease)s), 1, 1)
+        now() + make_interval(secs => %(lease)s), 1, 1, %(notify_task)s, %(notify_queue)s)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id, content, platforms, media_urls, platform_options, overrides,
               account_ids, step, step_attempts, needs_reconcile, claim_count, open_claims,
@@ -352,6 +352,7 @@ def insert_claimed(conn: Conn, new: Any, owner: str, lease_seconds: float) -> Cl
             "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
             "overrides": Jsonb(post.overrides) if post.overrides else None,
             "owner": owner, "lease": float(lease_seconds),
+            "notify_task": post.notify_task, "notify_queue": post.notify_queue,
         },
     ).fetchone()
     return _claim_from(row) if row is not None else None

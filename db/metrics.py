@@ -3,7 +3,8 @@
 A few grouped counts, each one statement under a short statement_timeout, so a scrape
 can never hold the database: posts by status and provider, targets by status and
 provider, and how long the posts that are not final yet have waited (by status, in age
-bands, and the oldest). Labels are closed sets: no user, post or key appears.
+bands, and the oldest), and outcome-event webhook deliveries by state and attempts by
+result. Labels are closed sets: no user, post or key appears.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def _band_sql() -> str:
 
 def read(conn: Conn) -> dict[str, list[dict[str, Any]]]:
     """{"posts": [{status, provider, n}], "targets": [{status, provider, n}],
-    "waiting": [{status, band, n, oldest}]}, in one read-only transaction. A scheduled
+    "waiting": [{status, band, n, oldest}], "webhook_deliveries": [{status, n}],
+    "webhook_attempts": [{result, n}]} (outcome events' deliveries, kept for the events'
+    retention), in one read-only transaction. A scheduled
     post's age counts from its due time (not yet due: not counted), the others' from
     when they were queued (or created)."""
     with conn.transaction():
@@ -47,4 +50,11 @@ def read(conn: Conn) -> dict[str, list[dict[str, Any]]]:
                       FROM social_posts WHERE status = ANY(%s)) w
                 WHERE age >= 0
                 GROUP BY 1, 2 ORDER BY 1, 2""", (list(NON_FINAL),)).fetchall()
-    return {"posts": posts, "targets": targets, "waiting": waiting}
+        webhooks = conn.execute(
+            """SELECT status, count(*) AS n FROM webhook_deliveries
+               GROUP BY 1 ORDER BY 1""").fetchall()
+        attempts = conn.execute(
+            """SELECT CASE WHEN ok THEN 'ok' ELSE 'failed' END AS result, count(*) AS n
+               FROM webhook_attempts GROUP BY 1 ORDER BY 1""").fetchall()
+    return {"posts": posts, "targets": targets, "waiting": waiting,
+            "webhook_deliveries": webhooks, "webhook_attempts": attempts}

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from db import states, validate
 from db.errors import InvalidInput, NotFound
+from db.events import events_for_post
 from db.pool import Conn
 
 
@@ -39,6 +40,8 @@ class NewPost:
     status: str | None = None
     error_message: str | None = None
     id: uuid.UUID | str | None = None
+    notify_task: str | None = None  # a producer's Celery task, sent the post's final event
+    notify_queue: str | None = None
 
     def validated(self, now: datetime | None = None) -> NewPost:
         """A normalised copy, or InvalidInput naming the first bad field.
@@ -71,6 +74,7 @@ class NewPost:
                     lambda: validate.json_object(self.platform_options, "platform_options"),
                     None),
                 status=status, error_message=validate.clip(self.error_message),
+                notify_task=self.notify_task, notify_queue=self.notify_queue,
             )
         scheduled_for = validate.opt_aware(self.scheduled_for, "scheduled_for")
         if status is None:
@@ -101,6 +105,8 @@ class NewPost:
             overrides=validate.json_object(self.overrides, "overrides"),
             status=status,
             error_message=validate.clip(self.error_message),
+            notify_task=self.notify_task,
+            notify_queue=self.notify_queue,
         )
 
 
@@ -121,10 +127,10 @@ _INSERT = """
 WITH ins AS (
     INSERT INTO social_posts (id, user_id, content, platforms, media_urls, scheduled_for,
         status, error_message, campaign_id, batch_number, platform_options, account_ids,
-        overrides, queued_at, finished_at)
+        overrides, notify_task, notify_queue, queued_at, finished_at)
     VALUES (%(id)s, %(user_id)s, %(content)s, %(platforms)s, %(media_urls)s, %(scheduled_for)s,
         %(status)s, %(error_message)s, %(campaign_id)s, %(batch_number)s, %(platform_options)s,
-        %(account_ids)s, %(overrides)s,
+        %(account_ids)s, %(overrides)s, %(notify_task)s, %(notify_queue)s,
         CASE WHEN %(status)s = 'queued' THEN now() END,
         CASE WHEN %(status)s = 'failed' THEN now() END)
     ON CONFLICT (id) DO NOTHING
@@ -151,6 +157,7 @@ def insert_post(conn: Conn, new: NewPost) -> tuple[dict[str, Any], bool]:
         "batch_number": post.batch_number,
         "platform_options": Jsonb(post.platform_options) if post.platform_options else None,
         "account_ids": Jsonb(post.account_ids) if post.account_ids else None,
+        "notify_task": post.notify_task, "notify_queue": post.notify_queue,
         "overrides": Jsonb(post.overrides) if post.overrides else None,
         "target_status": states.T_FAILED if failed else states.T_PENDING,
         "target_error": post.error_message if failed else None,
@@ -282,10 +289,15 @@ def _attach(conn: Conn, posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def get_post(conn: Conn, post_id: uuid.UUID | str) -> dict[str, Any] | None:
-    """One post with its targets (platform order) and attempts (oldest first)."""
+    """One post with its targets (platform order), attempts and events (oldest first;
+    the outbox's summaries, db.events)."""
     pid = validate.as_uuid(post_id, "post_id")
     row = conn.execute("SELECT * FROM social_posts WHERE id = %s", (pid,)).fetchone()
-    return _attach(conn, [row])[0] if row else None
+    if row is None:
+        return None
+    post = _attach(conn, [row])[0]
+    post["events"] = events_for_post(conn, pid)
+    return post
 
 
 def get_post_history(

@@ -154,34 +154,40 @@ def _resolve(host: str, port: int) -> list[str] | None:
 
 
 def check_media_url(url: str) -> str | None:
-    """Why `url` may not be fetched, or None when it may.
+    """Why media `url` may not be fetched, or None when it may (`check_public_url`)."""
+    return check_public_url(url, "media")
+
+
+def check_public_url(url: str, what: str) -> str | None:
+    """Why `url` (a `what` URL: media, webhook) may not be called, or None when it may:
+    the one rule for every URL we fetch or call on someone's say-so (SSRF).
 
     Refuses non-http(s) schemes and hosts that resolve to private, loopback,
     link-local, reserved or multicast addresses (unless SOCIALPOST_ALLOW_PRIVATE_URLS=1)."""
     if not isinstance(url, str) or not url.strip():
-        return "media URL is empty"
+        return f"{what} URL is empty"
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
-        return "media URL is malformed"
+        return f"{what} URL is malformed"
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         shown = scheme or "none"
-        return f"media URL must use http or https, got scheme {shown!r}"
+        return f"{what} URL must use http or https, got scheme {shown!r}"
     host = parts.hostname
     if not host:
-        return "media URL has no host"
+        return f"{what} URL has no host"
     if config.allow_private_urls():
         return None
     addresses = _resolve(host, port or (443 if scheme == "https" else 80))
     if not addresses:
-        return f"media host {host} does not resolve"
+        return f"{what} host {host} does not resolve"
     for address in addresses:
         if not _is_public(address):
             return (
-                f"media host {host} resolves to a non-public address ({address}): refused "
-                "(private, loopback and link-local addresses are not fetched)"
+                f"{what} host {host} resolves to a non-public address ({address}): refused "
+                "(private, loopback and link-local addresses are not called)"
             )
     return None
 

@@ -89,8 +89,12 @@ class PublishClient:
         platform_options: dict[str, dict[str, Any]] | None = None,
         account_ids: dict[str, str] | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
+        notify_task: str | None = None,
+        notify_queue: str | None = None,
     ) -> str:
         """Validate, send `social.publish_post`, return the post id (chosen here if absent).
+        `notify_task` (a Celery task name on this broker; `notify_queue` optional) is sent
+        the post's final event, at least once (receivers dedupe on the event id).
         `account_ids` (platform -> provider account id) picks among the accounts the user
         may use; one the user may not use fails that target at send time. `overrides`
         gives a platform its own content, media and options (README: per-platform content)."""
@@ -100,7 +104,7 @@ class PublishClient:
             media_urls=list(media_urls) if isinstance(media_urls, list | tuple) else media_urls,
             scheduled_for=scheduled_for, campaign_id=campaign_id, batch_number=batch_number,
             post_id=post_id, platform_options=platform_options, account_ids=account_ids,
-            overrides=overrides,
+            overrides=overrides, notify_task=notify_task, notify_queue=notify_queue,
         )["post_id"]
 
     def submit_post(self, **fields: Any) -> dict[str, str]:
@@ -126,6 +130,8 @@ class PublishClient:
             "platform_options": checked.platform_options or None,
             "account_ids": checked.account_ids or None,
             "overrides": checked.overrides or None,
+            "notify_task": checked.notify_task,
+            "notify_queue": checked.notify_queue,
         }
         self._send("social.publish_post", kwargs, pid)
         return {"post_id": pid, "status": status}
@@ -176,9 +182,12 @@ class PublishClient:
         post_id: str | None = None,
         account_ids: dict[str, str] | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
+        notify_task: str | None = None,
+        notify_queue: str | None = None,
     ) -> str:
         """Send `social.publish_batch`; the worker reads the caption from the calendar
-        (and the batch's own `overrides`, unless these are given)."""
+        (and the batch's own `overrides`, unless these are given). `notify_task` /
+        `notify_queue` as for `enqueue_post`."""
         problems: list[str] = []
         uid = parse_uuid("user_id", user_id, problems, required=True)
         cid = parse_uuid("campaign_id", campaign_id, problems, required=True)
@@ -197,6 +206,8 @@ class PublishClient:
                 scheduled_for=scheduled_for,
                 account_ids=account_ids,
                 overrides=overrides,
+                notify_task=notify_task,
+                notify_queue=notify_queue,
             ).account_ids
         except InvalidRequest as exc:
             # Without overrides here, the calendar's apply: the worker checks them.
@@ -215,6 +226,8 @@ class PublishClient:
             "post_id": final_id,
             "account_ids": accounts or None,
             "overrides": overrides,
+            "notify_task": notify_task,
+            "notify_queue": notify_queue,
         }
         if self.record_first and not self._record_batch(kwargs, final_id):
             # Not recorded here (the worker records the refusal, with its reason, as for

@@ -22,7 +22,13 @@ from db.pool import connection
 from providers.content import late_only
 from tasks import routing
 from tasks.delivery import ClaimedAtInsert, FirstAttempt, RepeatOfDuePost, lease_seconds
-from tasks.validation import InvalidRequest, PublishInput, check_publish_input, parse_uuid
+from tasks.validation import (
+    InvalidRequest,
+    PublishInput,
+    check_publish_input,
+    parse_celery_name,
+    parse_uuid,
+)
 
 log = logging.getLogger("socialpost.intake")
 
@@ -35,6 +41,7 @@ Acceptance = dict[str, Any]
 POST_FIELDS = frozenset({
     "user_id", "content", "platforms", "media_urls", "scheduled_for", "campaign_id",
     "batch_number", "post_id", "platform_options", "account_ids", "overrides",
+    "notify_task", "notify_queue",
 })
 BATCH_FIELDS = POST_FIELDS - {"content"}
 
@@ -84,6 +91,9 @@ def _record_refusal(
         else None,
         status="failed",
         error_message=error,
+        # The producer's callback hears of the refusal too (post.failed), when it named one.
+        notify_task=parse_celery_name("notify_task", raw.get("notify_task"), []),
+        notify_queue=parse_celery_name("notify_queue", raw.get("notify_queue"), []),
     )
     try:
         with connection(dsn) as conn:
@@ -141,6 +151,8 @@ def new_post(data: PublishInput, post_id: uuid.UUID | str) -> posts.NewPost:
         batch_number=data.batch_number,
         platform_options=data.platform_options or None,
         account_ids=data.account_ids or None,
+        notify_task=data.notify_task,
+        notify_queue=data.notify_queue,
         overrides=data.overrides or None,
         status="queued" if data.due_now() else "scheduled",
         error_message=None,
@@ -241,6 +253,8 @@ def batch_request(raw: dict[str, Any], post_id: uuid.UUID | str, dsn: str | None
         "post_id": str(post_id),
         "platform_options": raw.get("platform_options"),
         "account_ids": raw.get("account_ids"),
+        "notify_task": raw.get("notify_task"),
+        "notify_queue": raw.get("notify_queue"),
         "overrides": raw.get("overrides") if raw.get("overrides") is not None
         else batch.overrides or None,
     }

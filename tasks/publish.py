@@ -131,11 +131,15 @@ def publish_post(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    notify_task: str | None = None,
+    notify_queue: str | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
     """Accept one post: returns {post_id, status: queued|scheduled|failed[, error]} at once.
-    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`).
+    The final outcome is recorded in PostgreSQL (see `socialpost show POST_ID`); with
+    `notify_task` (and optionally `notify_queue`), that task is sent the final event
+    (`send_task(notify_task, kwargs={"event": ...})`, at least once: dedupe on its id).
     Every argument is optional here so that a missing or unknown one is refused by
     intake, naming it, rather than failing the task before our code runs."""
     raw = {
@@ -150,6 +154,8 @@ def publish_post(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "notify_task": notify_task,
+        "notify_queue": notify_queue,
         "overrides": overrides,
     }
     return intake.accept(raw, self.request.id, _enqueue_delivery, first=self.hold_first_attempt())
@@ -167,6 +173,8 @@ def publish_batch(
     post_id: str | None = None,
     platform_options: dict[str, dict[str, Any]] | None = None,
     account_ids: dict[str, str] | None = None,
+    notify_task: str | None = None,
+    notify_queue: str | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     **unexpected: Any,
 ) -> dict[str, Any]:
@@ -183,6 +191,8 @@ def publish_batch(
         "post_id": post_id,
         "platform_options": platform_options,
         "account_ids": account_ids,
+        "notify_task": notify_task,
+        "notify_queue": notify_queue,
         "overrides": overrides,
     }
     return intake.accept_batch(

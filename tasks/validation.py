@@ -7,6 +7,7 @@ names the field and the rule, so the sender knows what to fix.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,8 @@ class PublishInput:
     post_id: uuid.UUID | None = None
     platform_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_ids: dict[str, str] = field(default_factory=dict)  # platform -> account id
+    notify_task: str | None = None  # a producer's Celery task, sent the final event
+    notify_queue: str | None = None  # ...on this queue
     # platform -> its own content, media and options, normalised (providers.content)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -140,6 +143,8 @@ def check_publish_input(
     post_id: object = None,
     platform_options: object = None,
     account_ids: object = None,
+    notify_task: object = None,
+    notify_queue: object = None,
     overrides: object = None,
     now: datetime | None = None,
 ) -> PublishInput:
@@ -209,6 +214,10 @@ def check_publish_input(
             options = platform_options
 
     accounts = parse_account_ids(account_ids, names, problems)
+    task = parse_celery_name("notify_task", notify_task, problems)
+    queue = parse_celery_name("notify_queue", notify_queue, problems)
+    if queue is not None and task is None:
+        problems.append("notify_queue: given without notify_task (name the task to call)")
     per_platform = parse_overrides(overrides, names, problems, check_media_url)
 
     if text and names:
@@ -234,8 +243,28 @@ def check_publish_input(
         post_id=pid,
         platform_options=options,
         account_ids=accounts,
+        notify_task=task,
+        notify_queue=queue,
         overrides=per_platform,
     )
+
+
+MAX_CELERY_NAME = 200
+_CELERY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+
+
+def parse_celery_name(name: str, value: object, problems: list[str]) -> str | None:
+    """A Celery task or queue name (`notify_task`, `notify_queue`), or None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{name}: must be a non-empty task/queue name string")
+        return None
+    if len(value) > MAX_CELERY_NAME or not _CELERY_NAME.match(value):
+        problems.append(f"{name}: must be a Celery name (letters, digits, _ . : -; at most "
+                        f"{MAX_CELERY_NAME} characters), got {_short(value)}")
+        return None
+    return value
 
 
 MAX_ACCOUNT_ID = 200

@@ -93,8 +93,10 @@ class Stack:
     def worker(
         self, concurrency: int | None = 2, queues: str | None = None, name: str | None = None,
         pool: str | None = "prefork", extra: list[str] | None = None, loglevel: str = "info",
+        app: str = "worker",
     ) -> Proc:
-        """A worker; concurrency or pool None: the shipped default (celeryconfig)."""
+        """A `celery worker` of `app` (ours, or a producer's app under tests/); concurrency
+        or pool None: the shipped default (celeryconfig)."""
         node = name or f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}"
         args = ["worker", "-l", loglevel, "-n", f"{node}@%h",
                 *(["-c", str(concurrency)] if concurrency is not None else []),
@@ -106,8 +108,9 @@ class Stack:
         # the pool is named in the setting too (as `socialpost worker -P` does).
         env = {"SOCIALPOST_WORKER_POOL": pool} if pool is not None else None
         if loglevel.lower() in ("info", "debug"):
-            return self._spawn(node, args, ready="ready.", env=env)
-        proc = self._spawn(node, args, ready=None, env=env)
+            return self._spawn(node, args, ready="ready.", env=env,
+                               program=("celery", "-A", app))
+        proc = self._spawn(node, args, ready=None, env=env, program=("celery", "-A", app))
         self._ping(proc, node)
         return proc
 

@@ -310,3 +310,66 @@ def test_per_platform_overrides_go_through_the_api_and_typos_are_refused_by_name
                         headers={"Authorization": f"Bearer {key}"}).json()
     assert sent["caption"].startswith("hello from the API")  # the common words for X
     assert sent["platform_configurations"]["linkedin"] == {"caption": long_linkedin}
+
+
+def test_an_admin_manages_webhook_endpoints_and_a_post_shows_its_events(
+    api: Api, sandbox: Any
+) -> None:
+    admin = token(admin=True)
+    user = user_with_key(sandbox, "postforme", ["twitter", "linkedin"])
+    assert api.call("GET", "/v1/webhooks", token(user)).status_code == 403
+    made = api.call("POST", "/v1/webhooks", admin, json={
+        "url": "http://127.0.0.1:9/hooks", "user_id": user, "event_types": ["post.*"]})
+    assert made.status_code == 201, made.text
+    hook = made.json()
+    assert hook["secret"].startswith("whsec_") and hook["user_id"] == user
+    assert made.headers["Location"] == f"/v1/webhooks/{hook['id']}"
+    listed = api.call("GET", "/v1/webhooks", admin).json()["data"]
+    assert hook["id"] in {h["id"] for h in listed} and hook["secret"] not in json.dumps(listed)
+    bad = api.call("POST", "/v1/webhooks", admin, json={"url": "ftp://example.com/x",
+                                                         "event_types": ["post.nothing"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] in ("url",
+                                                                          "event_types")
+    ping = api.call("POST", f"/v1/webhooks/{hook['id']}/test", admin)
+    assert ping.status_code == 202, ping.text
+    with conn() as c:
+        row = c.execute("SELECT type FROM post_events WHERE id = %s",
+                        (ping.json()["event_id"],)).fetchone()
+    assert row == {"type": "ping"}
+    # /metrics shows the delivery log's counts (the ping is one delivery)
+    with conn() as c:
+        ledger = {r["status"]: r["n"] for r in c.execute(
+            "SELECT status, count(*) AS n FROM webhook_deliveries GROUP BY 1")}
+    scraped = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+               for line in api.call("GET", "/metrics").text.splitlines()
+               if line.startswith("socialpost_webhook_deliveries{")}
+    assert scraped == {s: float(ledger.get(s, 0)) for s in ("pending", "delivered", "failed")}
+    assert sum(scraped.values()) >= 1
+    assert api.call("DELETE", f"/v1/webhooks/{hook['id']}", admin).status_code == 204
+    assert api.call("DELETE", f"/v1/webhooks/{hook['id']}", admin).status_code == 404
+    assert api.call("POST", f"/v1/webhooks/{hook['id']}/test", admin).status_code == 404
+
+    tok = token(user)
+    accepted = api.call("POST", "/v1/posts", tok, json=post_body(user)).json()
+    final = wait_status(api, tok, accepted["post_id"], {"posted", "partial", "failed",
+                                                        "unconfirmed"})
+    assert final["status"] == "posted", final
+    seen = wait_events(api, tok, accepted["post_id"], 3)
+    assert sorted((e["type"], e["platform"]) for e in seen) == [
+        ("post.posted", None), ("post.target.posted", "linkedin"),
+        ("post.target.posted", "twitter")]
+    listed_posts = api.call("GET", f"/v1/posts?user_id={user}", tok).json()["data"]
+    assert [p["events"] for p in listed_posts] == [None]  # pages leave them out
+
+
+def wait_events(api: Api, tok: str, post_id: str, n: int) -> list[dict[str, Any]]:
+    from tests.stack import wait_for
+
+    seen: list[dict[str, Any]] = []
+
+    def enough() -> bool:
+        seen[:] = api.call("GET", f"/v1/posts/{post_id}", tok).json()["events"]
+        return len(seen) >= n
+
+    wait_for(enough, 20, f"{n} events of post {post_id}")
+    return seen

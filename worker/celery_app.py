@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_init, celeryd_init, worker_process_shutdown, worker_shutdown
 
-app = Celery("social", include=["tasks.publish", "tasks.maintenance"])
+app = Celery("social", include=["tasks.publish", "tasks.maintenance", "tasks.events"])
 app.config_from_object("celeryconfig")
 
 

@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "List or replay publish requests that intake could not take.",
     ),
     "history": ("worker.commands.history", "history", "A user's posts, newest first."),
+    "webhooks": (
+        "worker.commands.webhooks",
+        "webhooks",
+        "Endpoints told of post events (signed webhooks) and their delivery log.",
+    ),
     "show": ("worker.commands.history", "show", "One post with its targets and attempts."),
     "accounts": (
         "worker.commands.accounts",

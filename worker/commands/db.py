@@ -140,7 +140,8 @@ def delete_cmd(user_id: str, provider: str) -> None:
 @credentials.command("rotate")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
 def rotate_cmd(batch_size: int) -> None:
-    """Re-encrypt every stored key with the first key in ENCRYPTION_KEY.
+    """Re-encrypt every stored key (and webhook signing secret) with the first key in
+    ENCRYPTION_KEY.
 
     Put the new key first and keep the old one after it (comma-separated) until this
     finishes; each batch commits on its own, so it is safe to interrupt and rerun.
@@ -159,6 +160,12 @@ def rotate_cmd(batch_size: int) -> None:
             total = repo.rotate_all(None, vault, batch_size=batch_size, progress=progress)
         finally:
             close_pools()
+        from db import webhooks
+        from worker.commands.common import db_connection
+
+        with db_connection() as conn:
+            secrets = webhooks.rotate_secrets(conn, vault)
     click.echo(f"done: {total} key(s) re-encrypted with the first ENCRYPTION_KEY")
+    click.echo(f"webhook signing secrets re-encrypted: {secrets}")
     if total == 0:
         click.echo("(every key was already on the first key)")

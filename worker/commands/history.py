@@ -67,7 +67,8 @@ def history(
 @click.command("show", cls=Command, context_settings=CONTEXT)
 @click.argument("post_id", type=click.UUID)
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the post, its targets and attempts as JSON.")
+              help="Print the post, its targets, attempts and events as JSON (the "
+                   "document webhooks carry as `data`).")
 def show(post_id: uuid.UUID, as_json: bool) -> None:
     """One post: its status, each platform's target and every provider attempt."""
     from db import posts
@@ -80,6 +81,8 @@ def show(post_id: uuid.UUID, as_json: bool) -> None:
             "accepts it)"
         )
     if as_json:
-        render.echo_json(row)
+        from db.post_view import post_document
+
+        render.echo_json(post_document(row))
         return
     click.echo(views.show_post(row))

@@ -103,13 +103,23 @@ def _overridden(overrides: object) -> str | None:
 
 
 def show_post(post: Post) -> str:
-    """Header, targets and attempts: everything an operator asks about one post."""
-    return "\n".join(
-        [
-            post_header(post),
-            render.section("Targets", targets_table(post)),
-            render.section("Attempts", attempts_table(post)),
-        ]
+    """Header, targets, attempts and events: everything an operator asks about one post."""
+    parts = [
+        post_header(post),
+        render.section("Targets", targets_table(post)),
+        render.section("Attempts", attempts_table(post)),
+    ]
+    if post.get("events"):
+        parts.append(render.section("Events", events_table(post)))
+    return "\n".join(parts)
+
+
+def events_table(post: Post) -> str:
+    """The post's outcome events (the outbox), oldest first: what producers were told."""
+    return render.table(
+        ("at", "event id", "type", "status", "platform", "dispatched"),
+        [(e.get("created_at"), e.get("id"), e.get("type"), e.get("status"),
+          e.get("platform"), e.get("dispatched_at")) for e in post.get("events") or []],
     )
 
 
