@@ -1,0 +1,71 @@
+"""Benchmark: does a second `socialpost worker` process add throughput? (issue 15, item 3)
+
+With the provider answering after 50 ms (the sandbox's latency), one worker at the
+shipped defaults is bound by waiting, not by the CPU: a second worker process should then
+nearly double the posts per second. In one run, on one broker, database and sandbox:
+  * one worker:  N two-platform posts sent by name, timed until every post is final
+                 (created at PostForMe and confirmed by beat's sweep, as in throughput.py);
+  * two workers: the same with two worker processes consuming the same queues.
+Prints both rates and two / one beside its target (>= 1.6x). On a 2-core machine the two
+workers share the cores with PostgreSQL, Redis, beat and the sandbox: the ratio is a
+floor for machines where each worker has cores of its own.
+
+Usage: .venv/bin/python bench/scaleout.py [--posts 1000] [--latency-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import Env, bench_env, bench_user  # noqa: E402
+from bench.throughput import run_e2e  # noqa: E402
+
+TARGET = 1.6  # two workers / one
+
+
+def measure(env: Env, workers: int, n: int, user: str) -> tuple[float, float]:
+    """(created/s, final/s) with `workers` worker processes at the shipped defaults."""
+    from worker.celery_app import app
+
+    procs = [env.stack.worker(concurrency=None, pool=None, loglevel="warning",
+                              name=f"scale{workers}-{i}") for i in range(workers)]
+    try:
+        run_e2e(env, app, 50, user)  # warm up: connections, account cache, imports
+        created, final, _ = run_e2e(env, app, n, user)
+    finally:
+        for proc in procs:
+            env.stack.kill(proc, 15)
+            proc.popen.wait(30)
+            env.stack.procs.remove(proc)
+    return created, final
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50.0,
+                        help="the sandbox's delay before every PostForMe answer")
+    args = parser.parse_args()
+
+    with bench_env({"SOCIALPOST_RESULTS_DELAY": "1"}) as env:
+        user, _, _ = bench_user(env)
+        env.sandbox.set_faults("postforme", latency_ms=args.latency_ms)
+        env.stack.beat()  # its sweep confirms the posts
+        one = measure(env, 1, args.posts, user)
+        two = measure(env, 2, args.posts, user)
+    print(f"posts={args.posts} per phase; PostForMe answers after {args.latency_ms:.0f} ms; "
+          "workers at the shipped pool and concurrency")
+    print(f"{'one worker':<14}{one[1]:>8.0f} posts/s final   ({one[0]:.0f}/s created)")
+    print(f"{'two workers':<14}{two[1]:>8.0f} posts/s final   ({two[0]:.0f}/s created)")
+    ratio = two[1] / one[1]
+    print(f"two / one = {ratio:.2f}x (target >= {TARGET}x: "
+          f"{'met' if ratio >= TARGET else 'NOT met'});  created: {two[0] / one[0]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
