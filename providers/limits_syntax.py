@@ -2,7 +2,7 @@
 
 The strings are the `limits` library's syntax, so what an operator writes is what the
 limiter enforces; `none` turns a budget (or every cap) off. Parsing lives here, apart
-from the limiter, so settings.py can refuse a malformed value at start-up.
+from the limiter, so the settings can refuse a malformed value at start-up.
 """
 
 from __future__ import annotations
