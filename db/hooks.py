@@ -67,6 +67,14 @@ def targets_of(conn: Conn, provider: str, provider_post_id: str,
                                    "window": float(revision_window)}).fetchall()
 
 
+def platforms_of(conn: Conn, provider: str, provider_post_id: str) -> list[str]:
+    """Every platform `provider`'s post `provider_post_id` holds, waiting or not."""
+    rows = conn.execute(
+        "SELECT platform FROM post_targets WHERE provider = %s AND provider_post_id = %s",
+        (_provider(provider), provider_post_id)).fetchall()
+    return [r["platform"] for r in rows]
+
+
 def nudge(conn: Conn, provider: str, provider_post_id: str) -> int:
     """The post's accepted targets go first in the confirmation sweep's next pass."""
     cur = conn.execute(

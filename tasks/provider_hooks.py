@@ -21,7 +21,7 @@ LATE's webhook fields differ from its REST ones: `post.id` (not `_id`),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,11 +71,11 @@ class Event:
 
     provider: str
     kind: str
-    event_id: str | None
+    event_id: str
     provider_post_id: str | None = None
     results: dict[str, TargetResult] = field(default_factory=dict)
     final: bool = True
-    unplaced: bool = False
+    unplaced: TargetResult | None = None  # a result naming no platform (PostForMe's)
 
 
 @dataclass(frozen=True)
@@ -112,26 +112,30 @@ def parse_postforme(body: Any) -> Event:
     success = data.get("success")
     if not isinstance(success, bool):
         raise BadEvent("data.success: must be true or false")
+    # The real results name the account only (`social_account_id`, no platform): such a
+    # result is placed in `receive` when the provider post has one waiting target, else
+    # left to the poll, which maps accounts to platforms.
     platform = normalize_platform(data.get("platform"))
-    if platform is None:  # PostForMe names the account only: the poll places it
-        return Event("postforme", kind, event_id, post_id, unplaced=True)
     details = data.get("platform_data")
     details = details if isinstance(details, dict) else {}
     error = data.get("error")
     text = clean_error(error) if error else None
     result = TargetResult(
-        platform=platform, success=success,
+        platform=platform or "", success=success,
         platform_post_id=first_str(details.get("id")),
         platform_post_url=first_str(details.get("url")),
         error=text,
         error_class=verdicts.classify(text) if not success else None,
         published_at=parse_time(data.get("published_at") or data.get("created_at"))
         if success else None)
+    if platform is None:
+        return Event("postforme", kind, event_id, post_id, {}, final=False, unplaced=result)
     return Event("postforme", kind, event_id, post_id, {platform: result}, final=False)
 
 
 def _late_target(item: dict[str, Any]) -> TargetResult | None:
-    platform = normalize_platform(item.get("platform"))
+    # `post.platforms[]` entries say `platform`; a per-platform event's own block `name`
+    platform = normalize_platform(first_str(item.get("platform"), item.get("name")))
     success = _LATE_SUCCESS.get(str(item.get("status") or "").lower())
     if platform is None or success is None:
         return None
@@ -182,19 +186,24 @@ def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
     a worker holds the post."""
     config = settings.current()
     now = datetime.now(UTC)
+    ppid = event.provider_post_id
+    if ppid is None:  # not about an outcome: nothing to take, nothing to remember
+        return Receipt("ignored")
     with connection(dsn) as conn, conn.transaction():
-        if event.event_id and not hooks.first_time(conn, event.provider, event.event_id):
+        if not hooks.first_time(conn, event.provider, event.event_id):
             return Receipt("duplicate")
-        if event.provider_post_id is None:
-            return Receipt("ignored")
-        rows = hooks.targets_of(conn, event.provider, event.provider_post_id,
-                                config.revision_window)
+        rows = hooks.targets_of(conn, event.provider, ppid, config.revision_window)
         if not rows:
             return Receipt("ignored")
-        undecided = event.unplaced or any(r.success is False and not event.final
-                                          for r in event.results.values())
+        if event.unplaced is not None:  # placed only where it cannot be another's
+            held = hooks.platforms_of(conn, event.provider, ppid)
+            if len(held) == 1:
+                event = replace(event, unplaced=None,
+                                results={held[0]: replace(event.unplaced, platform=held[0])})
+        undecided = event.unplaced is not None or any(
+            r.success is False and not event.final for r in event.results.values())
         if undecided:
-            hooks.nudge(conn, event.provider, event.provider_post_id)
+            hooks.nudge(conn, event.provider, ppid)
         changes = [c for r in rows if r["platform"] in event.results
                    and (c := judge(r, Answer(event.results[r["platform"]], event.final),
                                    now, config.accepted_deadline)) is not None]

@@ -54,8 +54,10 @@ def test_a_postforme_failure_waits_for_the_poll_and_an_unnamed_account_too() -> 
     event = parse_postforme(body)
     assert event.final is False  # PostForMe may yet retry it into a success
     assert event.results["twitter"].error_class == "provider"
-    del data["platform"]
-    assert parse_postforme(body).unplaced is True
+    del data["platform"]  # as the real results: the account only
+    unplaced = parse_postforme(body)
+    assert unplaced.results == {} and unplaced.unplaced is not None
+    assert unplaced.unplaced.error_class == "provider" and unplaced.unplaced.success is False
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -68,7 +68,7 @@ def test_postforme_receives_platform_configurations_and_publishes_per_platform(
     }
     results = _get(sandbox.postforme_url, key, "/social-post-results",
                    post_id=outcome.provider_post_id)["data"]
-    published = {r["platform"]: r["details"]["published"] for r in results}
+    published = _by_platform(sandbox, key, results)
     assert published["x"]["caption"] == common[:280]
     assert published["bluesky"]["caption"] == common[:300]
     assert published["linkedin"]["caption"] == "LinkedIn's own, longer words."
@@ -88,7 +88,7 @@ def test_postforme_truncates_titles_and_pinterest_descriptions(sandbox: Any) -> 
     assert outcome.kind is OutcomeKind.PUBLISHED, outcome
     results = _get(sandbox.postforme_url, key, "/social-post-results",
                    post_id=outcome.provider_post_id)["data"]
-    published = {r["platform"]: r["details"]["published"] for r in results}
+    published = _by_platform(sandbox, key, results)
     assert published["pinterest"] == {"caption": "p" * 800, "title": "t" * 100,
                                       "media": [IMAGE]}
     assert published["tiktok"]["title"] == "k" * 85
@@ -151,3 +151,11 @@ def test_late_refuses_tiktok_without_consents(sandbox: Any) -> None:
     assert "contentPreviewConfirmed must be true" in (outcome.error or "")
     assert "expressConsentGiven must be true" in (outcome.error or "")
     assert sandbox.stats()["late"]["creates"] == 0
+
+
+def _by_platform(sandbox: Any, key: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What each platform was sent: the results name the account (as the real ones do),
+    mapped to its platform through the key's account list."""
+    accounts = _get(sandbox.postforme_url, key, "/social-accounts")["data"]
+    platform_of = {a["id"]: a["platform"] for a in accounts}
+    return {platform_of[r["social_account_id"]]: r["details"]["published"] for r in results}

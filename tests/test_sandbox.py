@@ -309,10 +309,13 @@ def test_postforme_results(pfm: Pfm) -> None:
 def test_postforme_media_rules_fail_targets(pfm: Pfm) -> None:
     post = pfm.create("no picture", ("x", "instagram")).json()
     results = pfm.get("/social-post-results", params={"post_id": post["id"]}).json()["data"]
-    outcome = {r["platform"]: r for r in results}
-    assert outcome["x"]["success"] is True
-    assert outcome["instagram"]["success"] is False
-    assert outcome["instagram"]["error"] == "Instagram requires at least one image or video"
+    # as the real results: the account, never the platform, names where each went
+    assert all("platform" not in r for r in results)
+    outcome = {r["social_account_id"]: r for r in results}
+    assert outcome[pfm.account("x")]["success"] is True
+    assert outcome[pfm.account("instagram")]["success"] is False
+    assert outcome[pfm.account("instagram")]["error"] == (
+        "Instagram requires at least one image or video")
 
 
 def test_postforme_validation_errors(pfm: Pfm) -> None:
@@ -704,7 +707,8 @@ def test_fail_platforms(box: SandboxServer, pfm: Pfm, late: Late) -> None:
     box.set_faults("late", fail_platforms=["linkedin"])
     post = pfm.create("partly", ("x", "linkedin")).json()
     results = pfm.get("/social-post-results", params={"post_id": post["id"]}).json()["data"]
-    assert {r["platform"]: r["success"] for r in results} == {"x": True, "linkedin": False}
+    assert {r["social_account_id"]: r["success"] for r in results} == {
+        pfm.account("x"): True, pfm.account("linkedin"): False}
     lpost = late.create("partly", ("twitter", "linkedin"), publishNow=True).json()["post"]
     assert lpost["status"] == "partial"
     box.set_faults("late")

@@ -74,10 +74,14 @@ def _pfm_create(pfm: Api, platforms: tuple[str, ...], **extra: Any) -> dict[str,
 
 
 def _results(pfm: Api, post_id: str) -> list[dict[str, Any]]:
+    """The post's results, each with the platform of its account added: the real results
+    name the account only (as the sandbox's do), and a client maps it, as ours does."""
     data: list[dict[str, Any]] = pfm.get(
         "/social-post-results", params={"post_id": post_id}
     ).json()["data"]
-    return data
+    assert all("platform" not in r for r in data)
+    platform_of = {i: p for p, i in _pfm_accounts(pfm).items()}
+    return [{**r, "platform": platform_of[r["social_account_id"]]} for r in data]
 
 
 def _status(pfm: Api, post_id: str) -> str:

@@ -264,7 +264,10 @@ class LatePosts(PostStore[Post]):
             if target is None or target["status"] != status:
                 return None
             account = next(a for a in post.accounts if a.id == account_id)
-            return {"post": webhook_post(post), "platform": webhook_target(target),
+            # the event's own platform block names it `name` (LATE's webhook schema)
+            block = webhook_target(target)
+            block["name"] = block.pop("platform")
+            return {"post": webhook_post(post), "platform": block,
                     "account": {"id": account.id, "platform": account.platform,
                                 "username": account.username}}
 
