@@ -12,7 +12,7 @@ from typing import Any
 
 from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log, unwrap
-from providers.content_wire import postforme_configurations
+from providers.content_wire import postforme_configurations, postforme_platform
 from providers.errors import ProviderCallError
 from providers.http import classify_answer, parse_time, utc_iso
 from providers.media import FetchedMedia
@@ -22,7 +22,6 @@ from providers.ownership import user_tag
 from providers.platforms import normalize_platform
 
 # PostForMe's own platform names where they differ from the seed's.
-_TO_POSTFORME = {"twitter": "x"}
 _FROM_POSTFORME = {"x": "twitter", "tiktok_business": "tiktok"}
 _PAGE = 100
 _MAX_PAGES = 20
@@ -49,25 +48,24 @@ class PostForMeProvider(HttpProvider):
         return config.postforme_read_timeout()
 
     # -- accounts --------------------------------------------------------------------
-    def _fetch_accounts(self) -> list[AccountInfo]:
-        accounts: list[AccountInfo] = []
-        offset = 0
+    def _all_pages(self, path: str, params: dict[str, Any]) -> tuple[list[Any], bool]:
+        """Every item of a paged list (offset and limit, `meta.next` while more follow),
+        up to _MAX_PAGES pages; (the items, whether that was all of them)."""
+        items: list[Any] = []
         for _ in range(_MAX_PAGES):
-            body = self._query(
-                "GET", "/social-accounts", params={"limit": str(_PAGE), "offset": str(offset)}
-            )
-            items = body.get("data") if isinstance(body, dict) else body
-            if not isinstance(items, list):
-                items = []
-            for item in items:
-                account = self._account(item)
-                if account is not None:
-                    accounts.append(account)
+            body = self._query("GET", path, params={**params, "limit": str(_PAGE),
+                                                    "offset": str(len(items))})
+            page = body.get("data") if isinstance(body, dict) else body
+            page = page if isinstance(page, list) else []
+            items += page
             meta = as_dict(body.get("meta")) if isinstance(body, dict) else {}
-            if not items or not meta.get("next"):
-                break
-            offset += len(items)
-        return accounts
+            if not page or not meta.get("next"):
+                return items, True
+        return items, False
+
+    def _fetch_accounts(self) -> list[AccountInfo]:
+        items, _ = self._all_pages("/social-accounts", {})
+        return [a for a in map(self._account, items) if a is not None]
 
     @staticmethod
     def _account(item: object) -> AccountInfo | None:
@@ -170,12 +168,18 @@ class PostForMeProvider(HttpProvider):
     def fetch_results_many(
         self, provider_post_ids: list[str]
     ) -> dict[str, dict[str, TargetResult]]:
-        """Results of several posts in one call (the list filter repeats `post_id`):
-        provider post id -> platform -> result. Raises ProviderCallError."""
-        params: Any = {"post_id": list(provider_post_ids), "limit": "100"}
-        body = self._query("GET", "/social-post-results", params=params)
-        items = body.get("data") if isinstance(body, dict) else body
-        results = [as_dict(i) for i in items] if isinstance(items, list) else []
+        """Results of several posts (the list filter repeats `post_id`), every page of
+        them: an account PostForMe retried has two results, so a page cut short could
+        hold a failure whose retry's success is on the next page, and a failure taken for
+        final falls over to another provider, which would post it twice. Provider post id
+        -> platform -> result. Raises ProviderCallError."""
+        items, whole = self._all_pages("/social-post-results",
+                                       {"post_id": list(provider_post_ids)})
+        if not whole:  # never seen whole: judge none of it rather than part
+            raise ProviderCallError(PublishOutcome(
+                kind=OutcomeKind.TRANSIENT, provider=self.name,
+                error=f"more than {_MAX_PAGES} pages of results; asked again later"))
+        results = [as_dict(i) for i in items]
         by_id: dict[str, str] | None = None
         out: dict[str, dict[str, TargetResult]] = {}
         single = provider_post_ids[0] if len(provider_post_ids) == 1 else None
@@ -246,7 +250,7 @@ class PostForMeProvider(HttpProvider):
             log.warning("%s: OAuth URL for unknown platform %r", self.name, platform)
             return None
         payload: dict[str, Any] = {
-            "platform": _TO_POSTFORME.get(name, name),
+            "platform": postforme_platform(name),
             "redirect_url": redirect_url,
             "redirect_url_override": redirect_url,
         }

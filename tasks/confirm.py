@@ -154,9 +154,9 @@ def group_by_key(rows: list[dict[str, Any]]) -> dict[KeyRef, list[dict[str, Any]
 
 def units_for(provider: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The calls one key's rows take, in turn: PostForMe the provider posts whose targets
-    fit one results page (PAGE results: one per target, so 100 posts of two platforms
-    are two calls; a page of 100 posts would answer half their targets and leave the rest
-    for a later sweep), LATE one provider post (each unit: the rows it answers)."""
+    fit about one results page (PAGE targets; a retried account's second result takes
+    the reader to the next page: fetch_results_many reads every page), LATE one
+    provider post (each unit: the rows it answers)."""
     by_post = list(_by_provider_post(rows).values())
     if provider != "postforme":
         return by_post

@@ -109,6 +109,22 @@ def test_seed_post_postforme_and_results_later(sandbox: Any) -> None:
     assert results["twitter"].platform_post_url.startswith("https://x.com/")  # type: ignore[union-attr]
 
 
+def test_results_of_many_posts_are_read_to_their_last_page(sandbox: Any) -> None:
+    # 60 two-platform posts: 120 results, more than a page of 100. A reader that stopped
+    # at the first page would see some posts half answered (or, with PostForMe's retried
+    # results, a failure without the success that followed it).
+    provider, _ = make(sandbox, "postforme", ["twitter", "linkedin"])
+    assert isinstance(provider, PostForMeProvider)
+    ids = []
+    for _ in range(60):
+        outcome = provider.publish(request())
+        assert outcome.kind is OutcomeKind.PUBLISHED, outcome
+        ids.append(str(outcome.provider_post_id))
+    answered = provider.fetch_results_many(ids)
+    assert {pid: sorted(answered.get(pid, {})) for pid in ids} == {
+        pid: ["linkedin", "twitter"] for pid in ids}
+
+
 def test_base_url_defaults_to_environment(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTFORME_BASE_URL", sandbox.postforme_url)
     monkeypatch.setenv("LATE_BASE_URL", sandbox.late_url)
