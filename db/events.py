@@ -23,7 +23,6 @@ FINAL_TYPES: tuple[str, ...] = (
     "post.posted", "post.partial", "post.failed", "post.unconfirmed", "post.cancelled")
 POST_TYPES: tuple[str, ...] = (
     *FINAL_TYPES, "post.revised", "post.target.posted", "post.target.failed")
-PING = "ping"
 # What a Celery callback (notify_task) is sent: the post became final, or was revised.
 NOTIFY_TYPES: frozenset[str] = frozenset((*FINAL_TYPES, "post.revised"))
 

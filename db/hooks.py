@@ -45,11 +45,10 @@ def prune_events(conn: Conn, older_than_seconds: float, limit: int = 10_000) -> 
 
 # The targets of one provider post that a platform's answer may still change, as
 # confirmations.take_awaiting returns them (accepted; LATE's posted ones within the
-# revision window), with whether a worker holds the post now.
+# revision window).
 _TARGETS = """
 SELECT t.post_id, t.platform, t.status, t.provider, t.credential_source,
-       t.provider_post_id, t.accepted_at, t.error, p.user_id,
-       p.lease_owner IS NOT NULL AS held
+       t.provider_post_id, t.accepted_at, t.error, p.user_id
 FROM post_targets t JOIN social_posts p ON p.id = t.post_id
 WHERE t.provider = %(provider)s AND t.provider_post_id = %(ppid)s
   AND (t.status = 'accepted'

@@ -1,5 +1,4 @@
-"""Event tasks: beat's dispatcher, one task per webhook attempt, the pruner; and the
-operator's `send_test` / `redeliver` (socialpost webhooks test|redeliver).
+"""Event tasks: beat's dispatcher, one task per webhook attempt, the pruner.
 
 Thin: tasks.dispatch and tasks.webhook_send decide. Arguments are ids and lease tokens,
 never a secret or a payload, so Flower may show them.
@@ -8,11 +7,8 @@ never a secret or a payload, so Flower may show them.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
-from db import webhook_deliveries
-from db.pool import connection
 from tasks import dispatch, webhook_send
 from tasks.base import SocialTask
 from worker.celery_app import app
@@ -55,16 +51,3 @@ def deliver_webhook(delivery_id: int, token: str) -> str:
 def prune_events() -> int:
     """Delete delivered events older than SOCIALPOST_EVENTS_RETENTION (beat, hourly)."""
     return dispatch.prune()
-
-
-def send_test(endpoint_id: uuid.UUID | str) -> str:
-    """Enqueue a `ping` to one endpoint (beat's next pass sends it); the event id, to find
-    it in `socialpost webhooks deliveries`."""
-    return dispatch.ping(endpoint_id)
-
-
-def redeliver(event_id: uuid.UUID | str, endpoint_id: uuid.UUID | str | None = None) -> int:
-    """Deliver an event again now (to one endpoint, or to every one it went to), whatever
-    happened before; how many deliveries are due. Receivers see the same webhook-id."""
-    with connection() as conn:
-        return webhook_deliveries.redeliver(conn, event_id, endpoint_id)

@@ -144,26 +144,27 @@ def attempt(delivery_id: int, token: str, *, vault: Vault | None = None,
             rng: random.Random | None = None) -> str:
     """Make one attempt of delivery `delivery_id` under lease `token` and record it:
     'delivered', 'retry', 'failed' (retries exhausted), or 'skipped' (not ours now).
-    One pooled connection for both statements: a prefork process runs one task at a
-    time, so holding it over the HTTP call takes it from no one."""
+    No pooled connection is held over the HTTP call: a threads worker runs many attempts
+    at once, and a slow receiver must not take the connections publishing needs."""
     s = settings.current()
     with connection() as conn:
         delivery = webhook_deliveries.begin(conn, delivery_id, token)
-        if delivery is None:
-            return "skipped"
-        event_id = str(delivery["event_id"])
-        body = json.dumps(event_body(delivery), separators=(",", ":"), ensure_ascii=False)
-        try:
-            signer = _signer(delivery["encrypted_secret"], s.encryption_key, vault)
-            outcome = post_signed(delivery["url"], signer, event_id, body, s.webhook_timeout,
-                                  s.connect_timeout)
-        except VaultError as exc:  # one line naming ENCRYPTION_KEY, never the secret
-            outcome = Outcome(False, None, 0, str(exc))
-        retry_in: float | None = None
-        if not outcome.ok:
-            age = (datetime.now(UTC) - delivery["delivery_created_at"]).total_seconds()
-            wait = retry_wait(delivery["attempt"], s.retry_waits(), s.webhook_jitter, rng)
-            retry_in = wait if age + wait <= s.webhook_retry_for else None
+    if delivery is None:
+        return "skipped"
+    event_id = str(delivery["event_id"])
+    body = json.dumps(event_body(delivery), separators=(",", ":"), ensure_ascii=False)
+    try:
+        signer = _signer(delivery["encrypted_secret"], s.encryption_key, vault)
+        outcome = post_signed(delivery["url"], signer, event_id, body, s.webhook_timeout,
+                              s.connect_timeout)
+    except VaultError as exc:  # one line naming ENCRYPTION_KEY, never the secret
+        outcome = Outcome(False, None, 0, str(exc))
+    retry_in: float | None = None
+    if not outcome.ok:
+        age = (datetime.now(UTC) - delivery["delivery_created_at"]).total_seconds()
+        wait = retry_wait(delivery["attempt"], s.retry_waits(), s.webhook_jitter, rng)
+        retry_in = wait if age + wait <= s.webhook_retry_for else None
+    with connection() as conn:
         _, disabled = webhook_deliveries.record(
             conn, delivery_id, token, attempt=delivery["attempt"], ok=outcome.ok,
             http_status=outcome.http_status, latency_ms=outcome.latency_ms,

@@ -48,18 +48,22 @@ def database_url() -> Iterator[str]:
 
 
 def _xdist_db() -> str | None:
-    """Parallel sessions (scripts/test runs `pytest -n N`) each get a db of their own."""
+    """Parallel sessions (scripts/test runs `pytest -n N`) each get a db of their own,
+    counted from TEST_REDIS_DB when given (else from 1): sessions sharing one db would
+    consume each other's tasks."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return str(1 + int(worker[2:])) if worker.startswith("gw") else None
+    if not worker.startswith("gw"):
+        return None
+    return str(int(os.environ.get("TEST_REDIS_DB") or 1) + int(worker[2:]))
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A Redis logical db for this run, emptied first: TEST_REDIS_DB when given, else one
-    per pytest-xdist worker (gw0 → 1, gw1 → 2, …), else one by pid (1-14)."""
+    """A Redis logical db for this run, emptied first: one per pytest-xdist worker
+    (gw0 → TEST_REDIS_DB or 1, gw1 → the next, …), else TEST_REDIS_DB, else one by pid."""
     import redis
 
-    db = os.environ.get("TEST_REDIS_DB") or _xdist_db() or str(1 + os.getpid() % 14)
+    db = _xdist_db() or os.environ.get("TEST_REDIS_DB") or str(1 + os.getpid() % 14)
     url = f"{REDIS_BASE}/{db}"
     redis.Redis.from_url(url).flushdb()
     return url
