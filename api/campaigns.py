@@ -13,7 +13,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import Principal, may_write, owned
-from api.models import Batch, Campaign, CampaignIn, CampaignPublished, Post, PublishCampaignIn
+from api.models import (
+    Batch,
+    BatchSent,
+    Campaign,
+    CampaignIn,
+    CampaignPublished,
+    Post,
+    PublishCampaignIn,
+)
 from api.problems import AUTHED, Problem, responses
 from api.producer import client
 from db import campaigns
@@ -83,4 +91,5 @@ def publish_campaign(campaign_id: uuid.UUID, body: PublishCampaignIn, token: Pri
     _visible(campaign_id, token)
     rows = client().enqueue_campaign(str(campaign_id), body.platforms,
                                      skip_past=not body.include_past)
-    return CampaignPublished(campaign_id=campaign_id, batches=rows)  # type: ignore[arg-type]
+    return CampaignPublished(campaign_id=campaign_id,
+                             batches=[BatchSent.model_validate(r) for r in rows])

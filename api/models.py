@@ -163,7 +163,11 @@ class BatchSent(BaseModel):
     batch_number: int
     post_id: uuid.UUID
     scheduled_for: datetime | None = None
-    sent: bool = Field(description="false: skipped, its time is past")
+    sent: bool = Field(description="a post was made for the batch (a refused one ends "
+                       "`failed`: see `error`); false: skipped (its time is past) or "
+                       "refused before anything was stored (see `error`)")
+    error: str | None = Field(None, description="why the batch was refused, naming the "
+                              "field and the rule")
 
 
 class CampaignPublished(BaseModel):

@@ -31,11 +31,11 @@ from typing import Any
 from celery import Celery
 
 from db import campaigns, posts, states
-from db.pool import transaction
+from db.pool import connection, transaction
 from providers.platforms import normalize_platforms
 from tasks import inflight
-from tasks.routing import refuse_unroutable
-from tasks.validation import InvalidRequest, check_publish_input, max_past
+from tasks.routing import has_late_key, unroutable
+from tasks.validation import InvalidRequest, PostIdConflict, check_publish_input, max_past
 
 log = logging.getLogger("socialpost.campaigns")
 
@@ -54,12 +54,15 @@ class Planned:
     post_id: str
     scheduled_for: datetime | None
     new: posts.NewPost | None
+    # refused for what may change (no LATE key yet): nothing stored, so publishing the
+    # campaign again once it is fixed makes the post under the same id
+    refused: str | None = None
 
     def row(self, error: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"batch_number": self.batch_number, "post_id": self.post_id,
                                "scheduled_for": self.scheduled_for, "sent": self.new is not None}
-        if error:
-            out["error"] = error
+        if error or self.refused:
+            out["error"] = error or self.refused
         return out
 
 
@@ -90,6 +93,14 @@ def plan(
         raise InvalidRequest([f"platforms: {exc}"]) from None
     key = ",".join(sorted(names))  # "x" and "twitter", or a repeated name: the same ids
     now = now or datetime.now(UTC)
+    known: list[bool] = []  # whether the owner's chain has a LATE key, read once if asked
+
+    def has_late() -> bool:
+        if not known:
+            with connection() as conn:
+                known.append(has_late_key(conn, str(owner)))
+        return known[0]
+
     grace = max_past()
     out = []
     for batch in batches:
@@ -101,9 +112,10 @@ def plan(
         # A batch whose time has come is sent as "now" (its calendar time may be further
         # back than max_past() when included on purpose).
         due = when is None or when <= now
-        out.append(Planned(batch.batch_number, post_id, when,
-                           _new_post(owner, cid, batch, names, post_id, None if due else when,
-                                     now)))
+        made = _new_post(owner, cid, batch, names, post_id, None if due else when, now)
+        refused = "; ".join(unroutable(made.overrides, has_late)) if made.overrides else ""
+        out.append(Planned(batch.batch_number, post_id, when, None, refused) if refused
+                   else Planned(batch.batch_number, post_id, when, made))
     return out
 
 
@@ -117,7 +129,6 @@ def _new_post(owner: uuid.UUID, cid: uuid.UUID, batch: campaigns.Batch, names: l
             media_urls=list(batch.media_urls), scheduled_for=when, campaign_id=cid,
             batch_number=batch.batch_number, post_id=post_id,
             overrides=batch.overrides or None, now=now)
-        refuse_unroutable(str(owner), checked.overrides)
     except InvalidRequest as exc:  # kept as a failed post, the reason named, as intake does
         return posts.NewPost(
             id=post_id, user_id=owner, content=batch.caption[:10_000],
@@ -139,7 +150,7 @@ def record(planned: Sequence[Planned], dsn: str | None = None) -> tuple[list[str
             row, created = posts.insert_post(conn, item.new)
             differs = [] if created else posts.request_differences(row, item.new)
             if differs:
-                raise InvalidRequest([
+                raise PostIdConflict([
                     f"post_id: {item.post_id} (batch {item.batch_number}) is already used by "
                     f"a different request ({', '.join(differs)} differ)"])
             if row["status"] in (states.QUEUED, states.PUBLISHING):
@@ -184,7 +195,6 @@ def enqueue_campaign(app: Celery, campaign_id: uuid.UUID, platforms: Sequence[st
                      skip_past: bool = True) -> list[dict[str, Any]]:
     """Read the calendar once, record each batch's post, deliver the due ones now."""
     from db.errors import NotFound
-    from db.pool import connection
 
     try:
         with connection() as conn:

@@ -246,6 +246,7 @@ class PublishClient:
 
         try:
             checked = check_publish_input(**batch_request(kwargs, post_id))
+            self._check_route(checked)
         except (BatchRefused, InvalidRequest):
             return False
         self._record(checked, post_id)

@@ -168,12 +168,14 @@ def store(
 ) -> Acceptance:
     if late_only(data.overrides):
         with connection(dsn) as conn:
-            unroutable = routing.intake_problem(conn, str(data.user_id), data.overrides)
+            unroutable = routing.intake_problems(conn, str(data.user_id), data.overrides)
         if unroutable:
             raw = {"user_id": str(data.user_id), "content": data.content,
                    "campaign_id": data.campaign_id and str(data.campaign_id),
-                   "batch_number": data.batch_number}
-            return _record_refusal(raw, post_id, unroutable, dsn)
+                   "batch_number": data.batch_number,
+                   # the producer's callback hears of the refusal too (post.failed)
+                   "notify_task": data.notify_task, "notify_queue": data.notify_queue}
+            return _record_refusal(raw, post_id, "; ".join(unroutable), dsn)
     due = data.due_now()
     new = new_post(data, post_id)
     if due and first is not None:

@@ -10,7 +10,7 @@ circuit is (tasks.delivery). Plain functions: no Celery, one query.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -34,18 +34,22 @@ def has_late_key(conn: Conn, user_id: str) -> bool:
     return row is not None
 
 
-def intake_problem(conn: Conn, user_id: str,
-                   overrides: Mapping[str, Mapping[str, Any]] | None) -> str | None:
-    """Why this post can never be sent (a LATE-only target, no LATE key), or None."""
+def unroutable(overrides: Mapping[str, Mapping[str, Any]] | None,
+               has_late: Callable[[], bool]) -> list[str]:
+    """Why this post can never be sent (LATE-only targets and no LATE key in the chain),
+    one problem per target; `has_late` is asked only when a target needs LATE."""
     needs = late_only(overrides)
-    if not needs or has_late_key(conn, user_id):
-        return None
-    return "; ".join(
-        f"overrides.{platform}: {why}, and this user's chain "
-        "has no LATE key: store one (`socialpost credentials set USER_ID late`) or set "
-        "LATE_API_KEY, or drop the thread / first comment"
-        for platform, why in needs.items()
-    )
+    if not needs or has_late():
+        return []
+    return [f"overrides.{platform}: {why}, and this user's chain has no LATE key: store "
+            "one (`socialpost credentials set USER_ID late`) or set LATE_API_KEY, or drop "
+            "the thread / first comment" for platform, why in needs.items()]
+
+
+def intake_problems(conn: Conn, user_id: str,
+                    overrides: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
+    """unroutable(), the user's chain read from `conn`."""
+    return unroutable(overrides, lambda: has_late_key(conn, user_id))
 
 
 def passed_over(claim: ledger.Claim, step: Step) -> dict[str, str]:
@@ -114,14 +118,15 @@ def skip_row(step: Step, platforms: list[str], why: str) -> ledger.AttemptRow:
 
 
 def refuse_unroutable(user_id: str, overrides: Mapping[str, Mapping[str, Any]] | None) -> None:
-    """InvalidRequest when intake_problem finds one (producers that record the row
-    themselves: the client, a campaign's batches); only such posts cost a read."""
+    """InvalidRequest naming each unroutable target (producers that record the row
+    themselves: the client); only such posts cost a read."""
     from db.pool import connection
     from tasks.validation import InvalidRequest
 
-    if not late_only(overrides):
-        return
-    with connection() as conn:
-        problem = intake_problem(conn, user_id, overrides)
-    if problem:
-        raise InvalidRequest(problem.split("; "))
+    def has_late() -> bool:
+        with connection() as conn:
+            return has_late_key(conn, user_id)
+
+    problems = unroutable(overrides, has_late)
+    if problems:
+        raise InvalidRequest(problems)

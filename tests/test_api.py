@@ -373,3 +373,38 @@ def wait_events(api: Api, tok: str, post_id: str, n: int) -> list[dict[str, Any]
 
     wait_for(enough, 20, f"{n} events of post {post_id}")
     return seen
+
+
+def test_a_batch_that_needs_late_is_refused_then_published_once_a_late_key_is_stored(
+    api: Api, sandbox: Any
+) -> None:
+    # A thread goes through LATE only: with no LATE key the batch is refused, nothing is
+    # stored or sent; once the user stores one, publishing again makes the post.
+    user = user_with_key(sandbox, "postforme", ["twitter", "linkedin"])
+    tok = token(user)
+    made = api.call("POST", "/v1/campaigns", tok, json={
+        "user_id": user, "name": "threads", "creative_calendar": {"batches": [
+            {"caption": "plain"},
+            {"caption": "first of a thread", "overrides": {"twitter": {"thread": ["2/"]}}}]}})
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    first = api.call("POST", f"/v1/campaigns/{cid}/publish", tok, json={"platforms": ["x"]})
+    assert first.status_code == 202, first.text
+    plain, threaded = first.json()["batches"]
+    assert plain["sent"] and plain["error"] is None
+    assert not threaded["sent"] and "overrides.twitter" in threaded["error"]
+    assert "no LATE key" in threaded["error"]
+    with conn() as c:
+        assert c.execute("SELECT 1 FROM social_posts WHERE id = %s",
+                         (threaded["post_id"],)).fetchone() is None
+    late_key = f"user-late-{uuid.uuid4().hex}"
+    sandbox.register_key("late", late_key, ["twitter"])
+    save_key(user, "late", late_key)
+    again = api.call("POST", f"/v1/campaigns/{cid}/publish", tok, json={"platforms": ["x"]})
+    assert again.status_code == 202, again.text
+    assert [(b["post_id"], b["sent"], b["error"]) for b in again.json()["batches"]] == [
+        (plain["post_id"], True, None), (threaded["post_id"], True, None)]
+    final = wait_status(api, tok, threaded["post_id"], {"posted", "failed", "partial",
+                                                        "unconfirmed"})
+    assert final["status"] == "posted", final
+    assert final["targets"][0]["provider"] == "late"

@@ -83,7 +83,10 @@ def test_nine_platforms_each_publish_their_own_words(stack: Stack, sandbox: Any)
         "media": [{"url": video}], "title": "Launch", "privacy_status": "unlisted"}
     results = _get(sandbox.postforme_url, keys["postforme"], "/social-post-results",
                    post_id=provider_post)["data"]
-    words = {r["platform"]: r["details"]["published"]["caption"] for r in results}
+    accounts = _get(sandbox.postforme_url, keys["postforme"], "/social-accounts")["data"]
+    platform_of = {a["id"]: a["platform"] for a in accounts}  # results name the account
+    words = {platform_of[r["social_account_id"]]: r["details"]["published"]["caption"]
+             for r in results}
     assert words == {
         **{("x" if p == "twitter" else p): "Launch day!" for p in NINE},
         "linkedin": long_linkedin, "pinterest": "Pin it: launch day",

@@ -184,6 +184,7 @@ def publish(
         click.echo(render.table(
             ("batch", "post id", "scheduled for", "sent"),
             [(r["batch_number"], r["post_id"], r["scheduled_for"],
+              f"refused: {r['error']}" if r.get("error") else
               "yes" if r["sent"] else "skipped: past") for r in rows],
         ))
         return
