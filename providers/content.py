@@ -35,6 +35,8 @@ TIKTOK_PRIVACY = ("public", "friends", "followers", "private")
 YOUTUBE_PRIVACY = ("public", "unlisted", "private")
 REPLY_SETTINGS = ("everyone", "following", "mentioned", "subscribers", "verified")
 TIKTOK_CONSENTS = ("content_preview_confirmed", "express_consent_given")
+# ...as LATE names them, in raw `platform_options` (passed through as they are)
+_TIKTOK_WIRE_CONSENTS = ("contentPreviewConfirmed", "expressConsentGiven")
 
 
 @dataclass(frozen=True)
@@ -330,8 +332,8 @@ def required_problems(platforms: list[str], overrides: Overrides,
                     or (isinstance(boards, list) and any(boards))):
                 problems.append("overrides.pinterest.board_id: pinterest needs a board to pin to")
         if name == "tiktok":
-            for consent in TIKTOK_CONSENTS:
-                if mine.get(consent) is not True:
+            for consent, wire in zip(TIKTOK_CONSENTS, _TIKTOK_WIRE_CONSENTS, strict=True):
+                if mine.get(consent) is not True and legacy.get(wire) is not True:
                     problems.append(f"overrides.tiktok.{consent}: TikTok requires this consent "
                                     "from the user, true")
     return problems

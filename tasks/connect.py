@@ -8,6 +8,7 @@ The chain is the worker's: user PostForMe, user LATE, global PostForMe, global L
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,14 +111,17 @@ def list_accounts(user_id: uuid.UUID, links: list[Link]
 
 
 class _Warnings(logging.Handler):
-    """Collects the providers' warnings, which say why a seed call returned None."""
+    """Collects the providers' warnings, which say why a seed call returned None: only
+    this thread's (the API serves requests side by side, each for its own user)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self._thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        if record.thread == self._thread:
+            self.messages.append(record.getMessage())
 
 
 @contextmanager

@@ -106,6 +106,16 @@ def test_tiktok_without_consents_names_both_fields() -> None:
         "overrides.tiktok.content_preview_confirmed", "overrides.tiktok.express_consent_given"]
 
 
+def test_tiktok_consents_given_as_raw_platform_options_count() -> None:
+    # what a caller of the first release sent through to LATE as it is
+    raw = {"tiktok": {"contentPreviewConfirmed": True, "expressConsentGiven": True}}
+    assert check(platforms=["tiktok"], media_urls=[VID], platform_options=raw).platforms
+    half = {"tiktok": {"contentPreviewConfirmed": True}}
+    assert [p.split(":")[0] for p in problems(platforms=["tiktok"], media_urls=[VID],
+                                               platform_options=half)] == [
+        "overrides.tiktok.express_consent_given"]
+
+
 @pytest.mark.parametrize(("overrides", "expected"), [
     ({"mastodon": {"content": "x"}}, "overrides.mastodon: unknown platform"),
     ({"linkedin": {"content": "x"}}, "overrides.linkedin: the post is not for linkedin"),
