@@ -9,6 +9,7 @@ database into problem documents. `responses()` declares them in the OpenAPI docu
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -173,9 +174,10 @@ def install(app: FastAPI) -> None:
                         type(exc).__name__)
             return render(Problem(503, "unavailable", "the database is unreachable; retry "
                                   "later", headers={"Retry-After": "5"}), request.url.path)
-        # The type only: an exception's text may quote a request's fields.
-        log.error("%s %s: unexpected %s", request.method, request.url.path,
-                  type(exc).__name__, exc_info=exc)
+        # The type and where it came from, not its text: that may quote a request's fields.
+        where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
+        log.error("%s %s: unexpected %s at\n%s", request.method, request.url.path,
+                  type(exc).__name__, where)
         return render(Problem(500, "internal", "an unexpected error; it has been logged"),
                       request.url.path)
 

@@ -348,17 +348,3 @@ def late_only(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, st
             out[platform] = (f"{platform} asks for {' and '.join(wanted)}, which only LATE "
                              "publishes")
     return out
-
-
-def effective_content(common: str, overrides: Mapping[str, Mapping[str, Any]] | None,
-                      platform: str) -> str:
-    """The words `platform` publishes: its own, else the common content."""
-    own = (overrides or {}).get(platform, {}).get("content")
-    return own if isinstance(own, str) else common
-
-
-def effective_media(common: list[str] | tuple[str, ...],
-                    overrides: Mapping[str, Mapping[str, Any]] | None,
-                    platform: str) -> list[str]:
-    own = (overrides or {}).get(platform, {}).get("media_urls")
-    return list(own) if isinstance(own, list) else list(common)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from providers.memo import BoundedCache
 
@@ -43,12 +44,18 @@ def test_follows_the_size_setting_and_makes_one_value_per_key() -> None:
     made: list[object] = []
 
     def make() -> object:
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
         made.append(object())
         return made[-1]
 
     got: list[object] = []
-    threads = [threading.Thread(target=lambda: got.append(cache.get_or_put("x", make, 60)))
-               for _ in range(8)]
+    together = threading.Barrier(8)
+
+    def ask() -> None:
+        together.wait()  # all eight ask at once
+        got.append(cache.get_or_put("x", make, 60))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -69,7 +69,7 @@ def _known_queues() -> list[str]:
                    "quota).")
 @click.option("-Q", "--queues", "queues", multiple=True, metavar="NAME[,NAME]",
               help="Consume only these queues (default: celery, social.publish, "
-                   "social.maintenance).")
+                   "social.maintenance, social.events).")
 @click.option("-l", "--loglevel", type=LOGLEVELS, default="INFO", show_default=True)
 @click.option("-n", "--hostname", metavar="NAME@HOST", help="Node name (default celery@%h).")
 @click.option("-P", "--pool", metavar="POOL",
