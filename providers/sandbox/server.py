@@ -302,6 +302,11 @@ class SandboxServer:
         rate_limited())."""
         return self._recorder.stats()
 
+    def creates(self, provider: str) -> int:
+        """Posts really created at `provider` since the last reset: stats()'s count alone,
+        cheap enough to poll (stats() copies every post's id)."""
+        return self._recorder.creates(provider)
+
     def arrivals(self, provider: str | None = None, api_key: str | None = None) -> list[Arrival]:
         """Every API request the gateways saw (the last 50,000), oldest first; one
         provider's, one key's. Arrival.time is time.monotonic(); rate_limited marks the

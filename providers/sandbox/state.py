@@ -237,6 +237,10 @@ class Recorder:
             if ident:
                 self._by_id[provider][ident] += 1
 
+    def creates(self, provider: str) -> int:
+        with self._lock:
+            return self._creates[provider]
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             out: dict[str, Any] = {}
