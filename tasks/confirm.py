@@ -304,6 +304,7 @@ def write(conn: Conn, changes: list[dict[str, Any]], now: datetime,
     free = set(confirmations.lock_free(conn, wanted))
     made = confirmations.apply(conn, [c for c in changes if str(c["post_id"]) in free])
     requeued: list[str] = []
+    finals = []
     touched = list({str(m["post_id"]) for m in made} | set(stray))
     for post in confirmations.posts_to_settle(conn, touched) if touched else []:
         verdict = settle(post, now)
@@ -313,8 +314,8 @@ def write(conn: Conn, changes: list[dict[str, Any]], now: datetime,
         if kind == "requeue" and confirmations.requeue(conn, post["id"], value):
             requeued.append(str(post["id"]))
         elif kind == "finish":
-            confirmations.finish(conn, post["id"], value,
-                                 revision=post["status"] != "publishing")
+            finals.append((post["id"], value, post["status"] != "publishing"))
+    confirmations.finish_many(conn, finals)
     return Written(made, requeued, [p for p in wanted if p not in free])
 
 
