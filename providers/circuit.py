@@ -93,12 +93,20 @@ def is_open(base_url: str) -> Open | None:
     return result
 
 
-def admit(base_url: str, name: str, probe_seconds: float) -> bool:
+def admit_keys(base_url: str) -> tuple[str, str]:
+    """The keys `admit` reads, for a caller that reads them with others in one MGET."""
+    open_key, fails_key, _ = _keys(base_url)
+    return open_key, fails_key
+
+
+def admit(base_url: str, name: str, probe_seconds: float,
+          read: tuple[Any, Any] | None = None) -> bool:
     """Before a call: raise Denied while the circuit is open. True when there is trouble
-    to clear if the call gets an answer (failures counted, or this call is the probe)."""
+    to clear if the call gets an answer (failures counted, or this call is the probe).
+    `read`: the values of `admit_keys`, when the caller has just read them."""
     open_key, fails_key, probe_key = _keys(base_url)
     try:
-        value, fails = _redis().mget(open_key, fails_key)
+        value, fails = read if read is not None else _redis().mget(open_key, fails_key)
         found = _parse(value)
         if found is None:
             return fails is not None

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from redis.exceptions import RedisError
+
 from providers import circuit, config, pacing
 from providers.errors import ProviderCallError
 from providers.http import HttpAnswer, TransportError, classify_answer, send
@@ -188,9 +190,20 @@ class ApiClient:
         (providers.circuit, providers.pacing). Raises TransportError(PACED) without one;
         True when an answer must clear counted trouble (circuit.answered)."""
         read = self.read_timeout if read_timeout is None else read_timeout
+        pacer = pacing.pacer()
+        key = self._key.reveal()
+        paced: tuple[Any, Any] | None = None
+        circuit_read: tuple[Any, Any] | None = None
+        try:  # the circuit's and the key's state in one round trip
+            blocked, line, is_open, fails = pacer.read_with(
+                self.provider_key, key, circuit.admit_keys(self.base_url))
+            paced, circuit_read = (blocked, line), (is_open, fails)
+        except RedisError:
+            pass  # each reads again and handles Redis being away its own way
         try:
-            trouble = circuit.admit(self.base_url, self.name, self.connect_timeout + read)
-            pacing.pacer().admit(self.provider_key, self._key.reveal())
+            trouble = circuit.admit(self.base_url, self.name, self.connect_timeout + read,
+                                    read=circuit_read)
+            pacer.admit(self.provider_key, key, read=paced)
         except pacing.Denied as denied:
             log.debug("%s: call held back: %s", self.name, denied.reason)
             raise TransportError(OutcomeKind.PACED, denied.reason, 0.0,

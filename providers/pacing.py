@@ -178,13 +178,23 @@ class Pacer:
         return self._budgets.get(provider)
 
     # -- taking permits ------------------------------------------------------------------
-    def admit(self, provider: str, api_key: str, ctx: CallContext | None = None) -> None:
-        """Take a permit for one call through `api_key`, or raise Denied."""
+    def read_with(self, provider: str, api_key: str, others: tuple[str, ...]) -> list[Any]:
+        """What `admit` reads first (the key's block and line), followed by `others` (the
+        circuit's keys): one round trip for both. Raises RedisError."""
+        kid = key_id(api_key)
+        return list(self._redis.mget(_block_key(provider, kid), _line_key(provider, kid),
+                                     *others))
+
+    def admit(self, provider: str, api_key: str, ctx: CallContext | None = None, *,
+              read: tuple[Any, Any] | None = None) -> None:
+        """Take a permit for one call through `api_key`, or raise Denied. `read`: the
+        key's block and line, when the caller has just read them (read_with)."""
         ctx = ctx or current()
         kid = key_id(api_key)
         name = DISPLAY.get(provider, provider)
         try:
-            blocked, line = self._redis.mget(_block_key(provider, kid), _line_key(provider, kid))
+            blocked, line = read if read is not None else self._redis.mget(
+                _block_key(provider, kid), _line_key(provider, kid))
             now = time.time()
             if blocked is not None and float(blocked) > now:
                 raise Denied(float(blocked) - now + _jitter(0.5),
@@ -306,9 +316,16 @@ _pacers: dict[tuple[str, ...], Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
+_last: tuple[Any, Pacer] | None = None  # (settings, its pacer): asked for on every call
+
+
 def pacer() -> Pacer:
     """The process's pacer for the current settings (built once per distinct setting)."""
+    global _last
     s = settings.current()
+    last = _last
+    if last is not None and last[0] is s:
+        return last[1]
     key = (s.broker_url, s.postforme_rate_limits, s.late_rate_limits,
            repr(s.background_share))
     with _pacers_lock:
@@ -319,4 +336,5 @@ def pacer() -> Pacer:
                 "late": Budget.of(s.late_rate_limits, s.background_share),
             })
             _pacers[key] = found
+        _last = (s, found)
         return found
