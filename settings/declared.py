@@ -196,7 +196,8 @@ class Settings:
     results_settle: float = _var("SOCIALPOST_RESULTS_SETTLE", 0.5, "s",
                                  "wait this long after acceptance before asking")
     results_every: float = _var("SOCIALPOST_RESULTS_EVERY", 2.0, "s",
-                                "ask about one accepted target again after this")
+                                "ask about one accepted target again after this (less a "
+                                "quarter of the sweep interval, for the sweeps' jitter)")
     results_batch: int = _var("SOCIALPOST_RESULTS_BATCH", 2000, "targets",
                               "targets one confirmation sweep looks at", minimum=1)
     accepted_deadline: float = _var("SOCIALPOST_ACCEPTED_DEADLINE", 1800.0, "s",

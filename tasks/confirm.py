@@ -250,18 +250,29 @@ def ask(rows: list[dict[str, Any]], keys: dict[str, dict[str, str]]
     return answers, left
 
 
+def _due_again(every: float, interval: float) -> float:
+    """How long ago a target must have been asked about to be asked again: `every`, less
+    a quarter of the sweep's interval. A target is stamped a moment after its sweep
+    started, and the next sweep starts one interval later give or take beat's and the
+    queue's jitter; compared exactly, an `every` equal to the interval (the defaults)
+    missed every other sweep, so an answer that was not ready at the first ask waited two
+    intervals instead of one."""
+    return max(0.0, every - interval / 4)
+
+
 def sweep(send: Send, *, dsn: str | None = None, post_ids: list[str] | None = None) -> int:
     """One pass: ask, judge, write, settle; `send(post_id)` re-delivers a requeued post.
     Each provider's targets are taken apart (its own batch). With `post_ids`, only those,
     at once (the synchronous service). Returns the changes."""
     config = settings.current()
     now_only = post_ids is not None
+    every = _due_again(config.results_every, config.results_interval)
     with connection(dsn) as conn:
         rows = []
         for provider in [None] if now_only else list(DISPLAY):
             rows += confirmations.take_awaiting(
                 conn, settle_seconds=0 if now_only else config.results_settle,
-                every_seconds=0 if now_only else config.results_every,
+                every_seconds=0 if now_only else every,
                 revision_window=config.revision_window,
                 revisit_seconds=config.revision_every, limit=config.results_batch,
                 post_ids=post_ids, provider=provider)

@@ -231,6 +231,28 @@ def test_take_awaiting_takes_one_providers_targets(database_url: str) -> None:
         assert _take(conn, "postforme", 3) == [] and _take(conn, None, 10) == []
 
 
+def test_a_target_asked_at_one_sweep_is_asked_again_at_the_next(database_url: str) -> None:
+    """At the defaults (a sweep every 2 s, ask again after 2 s) a target stamped a moment
+    after its sweep began is due at the next sweep, not the one after it."""
+    from db import confirmations
+    from tasks.confirm import _due_again
+
+    with _conn(database_url) as conn:
+        conn.execute("UPDATE post_targets SET status = 'failed' WHERE status = 'accepted'")
+        ids = _accepted(conn, "postforme", 1)
+        # asked 1.95 s ago: the stamp came 50 ms after that sweep started, 2 s ago
+        conn.execute("UPDATE post_targets SET checked_at = now() - interval '1.95 seconds' "
+                     "WHERE post_id = ANY(%s::uuid[])", (ids,))
+
+        def take(every: float) -> list[dict[str, Any]]:
+            return confirmations.take_awaiting(
+                conn, settle_seconds=0.5, every_seconds=every, revision_window=0,
+                revisit_seconds=60, limit=10, provider="postforme", post_ids=ids)
+
+        assert take(2.0) == []  # compared exactly, this sweep would pass it over
+        assert [str(r["post_id"]) for r in take(_due_again(2.0, 2.0))] == ids
+
+
 def test_give_back_puts_unasked_targets_first_in_line(database_url: str) -> None:
     from db import confirmations
 
