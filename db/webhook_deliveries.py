@@ -94,6 +94,10 @@ WITH a AS (
                 THEN 'failing since ' || to_char(failing_since AT TIME ZONE 'UTC',
                                                  'YYYY-MM-DD HH24:MI') || ' UTC' END
     WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = %(id)s)
+      -- a failure counts only while its lease held: a stale attempt (its lease ran out
+      -- and the delivery was taken again) is logged, but the attempt that took over
+      -- counts; a success always clears the endpoint's failures
+      AND (%(ok)s OR EXISTS (SELECT 1 FROM d))
       -- a healthy endpoint's row is not rewritten by every success (busy endpoints would
       -- queue on its lock): only when there is a failure to clear or a stale stamp
       AND (NOT %(ok)s OR consecutive_failures > 0 OR last_success_at IS NULL
@@ -112,7 +116,8 @@ def record(
     """Log one attempt and move the delivery: delivered when `ok`, else pending again in
     `retry_in` seconds, or failed for good when `retry_in` is None. The endpoint's
     failure count and failing-since follow; past `max_failures` in a row or
-    `max_failing_seconds` of failing it is disabled. (whether the delivery moved, when
+    `max_failing_seconds` of failing it is disabled; a failure whose lease `token` is no
+    longer the delivery's is logged but not counted. (whether the delivery moved, when
     the endpoint is disabled or None)."""
     row = conn.execute(_RECORD, {
         "id": int(delivery_id), "token": token, "attempt": int(attempt), "ok": bool(ok),

@@ -172,6 +172,35 @@ def test_a_delivery_retries_then_fails_and_the_endpoint_is_disabled(database_url
         assert len(webhook_deliveries.take_due(conn, 10, 60)) == 1
 
 
+def test_a_stale_failed_attempt_is_logged_but_does_not_count_against_the_endpoint(
+        database_url: str) -> None:
+    with _conn(database_url) as conn:
+        conn.execute("DELETE FROM webhook_endpoints")
+        endpoint, _ = webhooks.create_endpoint(conn, "http://127.0.0.1:9/s", vault=VAULT)
+        events.insert_ping(conn, endpoint["id"])
+        [(delivery_id, stale)] = webhook_deliveries.take_due(conn, 10, 60)
+        assert webhook_deliveries.begin(conn, delivery_id, stale) is not None
+        # the lease runs out mid-call and the delivery is taken again
+        conn.execute("UPDATE webhook_deliveries SET lease_until = now() - interval '1 s' "
+                     "WHERE id = %s", (delivery_id,))
+        [(_, fresh)] = webhook_deliveries.take_due(conn, 10, 60)
+        kept, disabled = webhook_deliveries.record(
+            conn, delivery_id, stale, attempt=1, ok=False, http_status=None, latency_ms=9000,
+            response="ReadTimeout: no answer", retry_in=5.0, max_failures=1,
+            max_failing_seconds=3600)
+        assert not kept and disabled is None
+        shown = webhooks.get_endpoint(conn, endpoint["id"])
+        assert shown is not None and shown["disabled_at"] is None
+        assert shown["consecutive_failures"] == 0
+        log = webhooks.list_deliveries(conn, endpoint_id=endpoint["id"])
+        assert [(r["attempt"], r["ok"]) for r in log] == [(1, False)]  # logged all the same
+        # the attempt that holds the lease counts
+        kept, disabled = webhook_deliveries.record(
+            conn, delivery_id, fresh, attempt=1, ok=False, http_status=500, latency_ms=3,
+            response="boom", retry_in=5.0, max_failures=1, max_failing_seconds=3600)
+        assert kept and disabled is not None
+
+
 def test_rotation_re_encrypts_signing_secrets(database_url: str) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     with _conn(database_url) as conn:
