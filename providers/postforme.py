@@ -9,6 +9,7 @@ ambiguous create can be reconciled instead of resent.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from providers import config, verdicts
 from providers.base import HttpProvider, as_dict, first_str, log, unwrap
@@ -229,6 +230,11 @@ class PostForMeProvider(HttpProvider):
         if secret is None:
             raise ValueError("PostForMe answered the webhook registration without a secret")
         return {"id": first_str(body.get("id")), "url": url, "secret": secret}
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """DELETE /webhooks/{id}: PostForMe stops sending to that endpoint. Raises
+        ProviderCallError (404 when it is already gone)."""
+        self._query("DELETE", f"/webhooks/{quote(webhook_id, safe='')}")
 
     def post_status(self, provider_post_id: str) -> str | None:
         """The post's status (draft | scheduled | processing | processed): its results are

@@ -63,6 +63,22 @@ def hooked(sandbox: Any, stack: Stack, api: str) -> str:
     return api
 
 
+def test_registering_again_removes_the_earlier_postforme_webhook(
+        hooked: str, sandbox: Any, stack: Stack) -> None:
+    first = sandbox.webhooks()["hooks"]["postforme"]
+    assert len(first) == 1
+    again = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "hooks", "register", "--url", hooked],
+        cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    now = sandbox.webhooks()["hooks"]
+    # one PostForMe endpoint, the new one: the old would send with a secret we dropped
+    assert [h["id"] for h in now["postforme"]] != [h["id"] for h in first]
+    assert len(now["postforme"]) == 1
+    assert len(now["late"]) == 2  # LATE documents no removal: the user is told
+    assert f"the earlier webhook {now['late'][0]['id']}" in again.stderr
+
+
 def test_hooks_register_without_a_global_key_says_what_to_set(stack: Stack) -> None:
     env = {k: v for k, v in stack.env.items() if k != "LATE_API_KEY"}
     done = subprocess.run(

@@ -48,6 +48,24 @@ def _register(provider: str, key: str, url: str) -> tuple[str | None, str]:
     return made["id"], secret
 
 
+def _forget_earlier(provider: str, key: str, webhook_id: str) -> None:
+    """Remove the registration this one replaces: it would go on sending events signed
+    with a secret we no longer keep (each one refused with a 401, and retried)."""
+    from providers.errors import ProviderCallError
+    from providers.postforme import PostForMeProvider
+
+    if provider != "postforme":  # LATE documents no way to remove a webhook
+        note(f"late: the earlier webhook {webhook_id} is still registered with LATE; "
+             "remove it in LATE's dashboard (its events would be refused)")
+        return
+    try:
+        PostForMeProvider(key).delete_webhook(webhook_id)
+    except ProviderCallError as exc:
+        if exc.outcome.http_status != 404:  # already gone is what we wanted
+            note(f"postforme: could not remove the earlier webhook {webhook_id} "
+                 f"({exc.outcome.error}); remove it by hand")
+
+
 EXAMPLES = """\b
 Examples:
   socialpost hooks register --url https://posts.example.com
@@ -89,6 +107,8 @@ def register(url: str, only: tuple[str, ...], show_secrets: bool) -> None:
             raise click.ClickException(f"set {names} (webhooks are registered with the "
                                        "global keys), or pass --provider for the other")
         done: list[tuple[str, str, str | None, str]] = []
+        with db_connection() as conn:
+            earlier = {r["provider"]: r["webhook_id"] for r in repo.registrations(conn)}
         for provider in wanted:
             endpoint = base + PATHS[provider]
             try:
@@ -100,6 +120,9 @@ def register(url: str, only: tuple[str, ...], show_secrets: bool) -> None:
             with db_connection() as conn:
                 repo.save_registration(conn, vault, provider, endpoint, hook_id, secret)
             done.append((provider, endpoint, hook_id, secret))
+            old = earlier.get(provider)
+            if old and old != hook_id:
+                _forget_earlier(provider, keys[provider], old)
     click.echo(table(["provider", "url", "webhook id"], [d[:3] for d in done]), err=True)
     note("stored the secrets encrypted; the API accepts them now")
     if show_secrets:
