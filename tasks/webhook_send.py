@@ -107,11 +107,17 @@ def post_signed(url: str, signer: Webhook, event_id: str, body: str, timeout: fl
                                timeout=(min(timeout, connect_timeout), timeout),
                                allow_redirects=False, stream=True)
         head = b""
-        try:  # the answer's start; a short answer read whole keeps the connection alive
-            for chunk in resp.iter_content(1024):
-                head += chunk
-                if len(head) > ANSWER_KEPT * 4:
+        # The answer's start (a short answer read whole keeps the connection alive), by
+        # the attempt's deadline: the timeout bounds each read, so a receiver trickling its
+        # answer could otherwise hold the attempt past its lease. read1 returns what one
+        # read brought (iter_content waits for whole chunks).
+        deadline = started + timeout
+        try:
+            while len(head) <= ANSWER_KEPT * 4 and time.monotonic() < deadline:
+                chunk = resp.raw.read1(1024, decode_content=True)
+                if not chunk:
                     break
+                head += chunk
         finally:
             resp.close()
         text = head.decode("utf-8", errors="replace")[:ANSWER_KEPT]

@@ -33,6 +33,7 @@ class Delivery:
 class Receiver:
     port: int = 0
     flaky: bool = False  # answer 500 to every other request
+    trickle: float = 0.0  # > 0: answer 200 with a body of one byte every `trickle` s
     got: list[Delivery] = field(default_factory=list)
     refused: int = 0  # requests answered 500
     _server: ThreadingHTTPServer | None = None
@@ -55,10 +56,27 @@ class Receiver:
                     else:
                         receiver.got.append(Delivery(
                             {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+                if receiver.trickle > 0 and not fail:
+                    self._trickle()
+                    return
                 self.send_response(500 if fail else 204)
                 if fail:
                     self.send_header("content-length", "0")
                 self.end_headers()
+
+            def _trickle(self) -> None:
+                """A receiver that answers at once, then sends its body a byte at a time
+                (each read on our side gets something before its timeout)."""
+                self.send_response(200)
+                self.send_header("content-length", "1000")
+                self.end_headers()
+                try:
+                    for _ in range(1000):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                        time.sleep(receiver.trickle)
+                except OSError:  # the sender gave up and closed: what we want
+                    pass
 
             def log_message(self, *_: Any) -> None:
                 pass

@@ -243,3 +243,26 @@ def test_retry_waits_follow_the_schedule_with_bounded_jitter() -> None:
         assert all(base * 0.8 <= g <= base * 1.2 for g in got), (attempt, got)
         assert len(set(got)) > 1  # jittered: a backlog does not return in one burst
     assert retry_wait(1, waits, 0.0) == 5.0
+
+
+def test_an_attempt_ends_by_its_timeout_however_slowly_the_receiver_answers() -> None:
+    """A receiver that sends its answer a byte at a time (each read gets something before
+    the read timeout) is cut off at the attempt's timeout, so an attempt never outlives
+    its lease for that reason."""
+    import time
+
+    from standardwebhooks.webhooks import Webhook
+
+    from tasks.webhook_send import post_signed
+    from tests.receiver import Receiver
+
+    receiver = Receiver(trickle=0.1).start()
+    try:
+        started = time.monotonic()
+        outcome = post_signed(receiver.url, Webhook("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                              "evt_1", "{}", timeout=0.6, connect_timeout=0.6)
+        took = time.monotonic() - started
+    finally:
+        receiver.stop()
+    assert outcome.http_status == 200 and outcome.response.startswith(".")
+    assert took < 2.0  # the answer would take 100 s in full
