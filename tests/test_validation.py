@@ -499,3 +499,14 @@ def test_steps_compare_by_value() -> None:
     assert build_chain(USER_KEYS, {}) == build_chain(dict(USER_KEYS), {})
     with pytest.raises(AttributeError):
         build_chain(USER_KEYS, {})[0].api_key = "other"  # type: ignore[misc]
+
+
+def test_flower_sees_a_publish_message_summed_up_not_whole() -> None:
+    from tasks.client import SUMMARY_TEXT, kwargs_summary
+
+    text = "x" * 5000
+    shown = kwargs_summary({"user_id": "u1", "content": text, "platforms": ["twitter"],
+                            "media_urls": None, "post_id": "p1"})
+    assert shown.startswith("{'user_id': 'u1', 'content': '" + "x" * SUMMARY_TEXT + "…'")
+    assert "media_urls" not in shown and "'post_id': 'p1'" in shown
+    assert len(shown) < 200
