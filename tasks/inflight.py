@@ -107,11 +107,16 @@ def mark(sends: Sequence[tuple[str, str, str, float]]) -> list[str | None]:
     if found is None or not sends:
         return [None] * len(sends)
     client, script, _ = found
-    pipe = client.pipeline(transaction=False)
-    for post_id, task_id, queue, wait in sends:
-        script(keys=[key(post_id), TICKETS + queue], args=[task_id, queue, ttl_for(wait)],
-               client=pipe)
-    tickets = pipe.execute()
+    if len(sends) == 1:  # one EVALSHA: a pipeline asks SCRIPT EXISTS first, a second trip
+        post_id, task_id, queue, wait = sends[0]
+        tickets = [script(keys=[key(post_id), TICKETS + queue],
+                          args=[task_id, queue, ttl_for(wait)])]
+    else:
+        pipe = client.pipeline(transaction=False)
+        for post_id, task_id, queue, wait in sends:
+            script(keys=[key(post_id), TICKETS + queue], args=[task_id, queue, ttl_for(wait)],
+                   client=pipe)
+        tickets = pipe.execute()
     return [f"{post_id} {queue} {int(n)}"
             for (post_id, _, queue, _), n in zip(sends, tickets, strict=True)]
 
