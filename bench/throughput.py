@@ -16,6 +16,7 @@ producer and the sandbox) and of PostgreSQL (every postgres process on the machi
 shared machine it includes other users' work).
 
 Usage: .venv/bin/python bench/throughput.py [--posts 2000] [--pool threads] [--concurrency 8]
+                                            [--workers 1]
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None,
                         help="the e2e worker's (default: the shipped one)")
     parser.add_argument("--pool", default=None, help="the e2e worker's (default: the shipped one)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="e2e worker processes (default 1: one `socialpost worker`; a "
+                             "worker is one process, so more use more cores)")
     args = parser.parse_args()
 
     with bench_env({"SOCIALPOST_RESULTS_DELAY": "1"}) as env:
@@ -174,11 +178,13 @@ def main() -> int:
         env.stack.env["SOCIALPOST_ACCOUNTS_CACHE_SECONDS"] = "300"
         floor_worker = env.stack.worker(concurrency=8, pool="threads", queues=FLOOR_QUEUE,
                                         extra=["-I", "bench.benchtasks"], loglevel="warning")
-        worker = env.stack.worker(concurrency=args.concurrency, pool=args.pool,
-                                  loglevel="warning")
+        workers = [env.stack.worker(concurrency=args.concurrency, pool=args.pool,
+                                    loglevel="warning") for _ in range(max(1, args.workers))]
         beat = env.stack.beat()  # its sweep confirms: a post is final once its platforms answered
-        pids = {"floor-worker": floor_worker.popen.pid, "worker": worker.popen.pid,
-                "beat": beat.popen.pid, "bench+sandbox": os.getpid()}
+        pids = {"floor-worker": floor_worker.popen.pid, "beat": beat.popen.pid,
+                "bench+sandbox": os.getpid()}
+        for i, worker in enumerate(workers):
+            pids["worker" if i == 0 else f"worker{i + 1}"] = worker.popen.pid
         if env.redis_pid:
             pids["redis"] = env.redis_pid
         # warm up: connections, account cache, imports in every child
@@ -194,7 +200,8 @@ def main() -> int:
         c2 = cpu_by_program(pids)
         created, e2e, counts = run_e2e(env, app, n, user)
         c3 = cpu_by_program(pids)
-        shape = (f"-P {args.pool or 'shipped'} -c {args.concurrency or 'shipped'}")
+        shape = (f"-P {args.pool or 'shipped'} -c {args.concurrency or 'shipped'}"
+                 + (f" x{args.workers} processes" if args.workers > 1 else ""))
         print(f"posts={n}; noop/floor worker -P threads -c 8; e2e worker {shape}")
         print(f"{'noop tasks':<24}{noop:>8.0f} /s")
         print(f"{'floor (1 HTTP call)':<24}{floor:>8.0f} /s")
