@@ -118,8 +118,9 @@ def _decide(outcome: PublishOutcome, step_attempts: int, policy: Policy,
         if wait > MAX_RATE_LIMIT_WAIT:
             return Decision(Action.FALL_OVER, reason=f"{why} (retry after {wait:g} s: too long)")
         # The countdown, margin included, may never exceed max_countdown: else defer.
-        # Jitter, so that the workers told the same Retry-After do not return in step.
-        wait += random.uniform(0.0, min(1.0, 0.1 * wait))
+        # Jitter, so that the workers told the same Retry-After do not return in step; with
+        # the margin, never more than a second past what the provider said.
+        wait += random.uniform(0.0, min(1.0 - RATE_LIMIT_MARGIN, 0.1 * wait))
         if wait + RATE_LIMIT_MARGIN > policy.max_countdown:
             return Decision(Action.DEFER, wait, why)
         return Decision(Action.RETRY, wait + RATE_LIMIT_MARGIN, why)
