@@ -192,18 +192,18 @@ class ApiClient:
         read = self.read_timeout if read_timeout is None else read_timeout
         pacer = pacing.pacer()
         key = self._key.reveal()
-        paced: tuple[Any, Any] | None = None
-        circuit_read: tuple[Any, Any] | None = None
         try:  # the circuit's and the key's state in one round trip
             blocked, line, is_open, fails = pacer.read_with(
                 self.provider_key, key, circuit.admit_keys(self.base_url))
-            paced, circuit_read = (blocked, line), (is_open, fails)
-        except RedisError:
-            pass  # each reads again and handles Redis being away its own way
+        except RedisError as exc:
+            # As each does alone without Redis: the circuit counts as closed, the call goes
+            # out unpaced (the provider's own 429 still protects). No second timeout each.
+            pacer.unreachable(exc)
+            return False
         try:
             trouble = circuit.admit(self.base_url, self.name, self.connect_timeout + read,
-                                    read=circuit_read)
-            pacer.admit(self.provider_key, key, read=paced)
+                                    read=(is_open, fails))
+            pacer.admit(self.provider_key, key, read=(blocked, line))
         except pacing.Denied as denied:
             log.debug("%s: call held back: %s", self.name, denied.reason)
             raise TransportError(OutcomeKind.PACED, denied.reason, 0.0,

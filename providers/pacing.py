@@ -210,7 +210,7 @@ class Pacer:
                 self._admit_create(provider, kid, budget, waiting and not ctx.waited,
                                    ctx.waited, now)
         except RedisError as exc:
-            self._unreachable(exc)
+            self.unreachable(exc)
 
     def _admit_create(self, provider: str, kid: str, budget: Budget, behind: bool,
                       waited: bool, now: float) -> None:
@@ -281,14 +281,15 @@ class Pacer:
             self._redis.set(_block_key(provider, key_id(api_key)), repr(until),
                             px=max(1, int(wait * 1000) + 1000))
         except RedisError as exc:
-            self._unreachable(exc)
+            self.unreachable(exc)
 
     def blocked_until(self, provider: str, api_key: str) -> float | None:
         """When the provider's own wait on `api_key` ends (None: not blocked)."""
         value = self._redis.get(_block_key(provider, key_id(api_key)))
         return float(value) if value is not None and float(value) > time.time() else None
 
-    def _unreachable(self, exc: Exception) -> None:
+    def unreachable(self, exc: Exception) -> None:
+        """Redis could not be reached: calls go out unpaced (logged every 30 s)."""
         now = time.monotonic()
         if now - self._warned > 30:
             self._warned = now

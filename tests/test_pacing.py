@@ -124,6 +124,21 @@ def test_without_redis_calls_go_out_unpaced(key: str) -> None:
         p.admit("postforme", key, CREATE)
 
 
+def test_without_redis_a_provider_call_goes_out(sandbox: object,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's admission (circuit and pacing read in one round trip) lets the call
+    through when the broker's Redis is away: the provider's own 429 still protects."""
+    from providers.postforme import PostForMeProvider
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(circuit, "SEEN_FOR", 0.0)
+    key = f"sk-{uuid.uuid4().hex}"
+    sandbox.register_key("postforme", key, ["twitter"])  # type: ignore[attr-defined]
+    accounts = PostForMeProvider(key)._fetch_accounts()  # uncached: a real call
+    assert [a.platform for a in accounts] == ["twitter"]
+
+
 ACCOUNT = AccountInfo(id="acc-1", platform="twitter", username="brand")
 
 
