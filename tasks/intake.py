@@ -78,6 +78,7 @@ def _record_refusal(
     content = raw.get("content")
     campaign = parse_uuid("campaign_id", raw.get("campaign_id"), [], required=False)
     batch = raw.get("batch_number")
+    queue = parse_celery_name("notify_queue", raw.get("notify_queue"), [])
     new = posts.NewPost(
         id=post_id,
         user_id=user,
@@ -91,9 +92,11 @@ def _record_refusal(
         else None,
         status="failed",
         error_message=error,
-        # The producer's callback hears of the refusal too (post.failed), when it named one.
-        notify_task=parse_celery_name("notify_task", raw.get("notify_task"), []),
-        notify_queue=parse_celery_name("notify_queue", raw.get("notify_queue"), []),
+        # The producer's callback hears of the refusal too (post.failed), when it named one
+        # with its queue (without one it could only be dropped by our workers).
+        notify_task=parse_celery_name("notify_task", raw.get("notify_task"), []) if queue
+        else None,
+        notify_queue=queue,
     )
     try:
         with connection(dsn) as conn:

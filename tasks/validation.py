@@ -218,6 +218,11 @@ def check_publish_input(
     queue = parse_celery_name("notify_queue", notify_queue, problems)
     if queue is not None and task is None:
         problems.append("notify_queue: given without notify_task (name the task to call)")
+    if task is not None and notify_queue is None:
+        # Sent by our routing it would land on our default queue, where our workers drop
+        # a task they do not know: the callback would be lost without a word.
+        problems.append("notify_queue: required with notify_task (the queue your own "
+                        "worker consumes)")
     per_platform = parse_overrides(overrides, names, problems, check_media_url)
 
     if text and names:

@@ -510,3 +510,10 @@ def test_flower_sees_a_publish_message_summed_up_not_whole() -> None:
     assert shown.startswith("{'user_id': 'u1', 'content': '" + "x" * SUMMARY_TEXT + "…'")
     assert "media_urls" not in shown and "'post_id': 'p1'" in shown
     assert len(shown) < 200
+
+
+def test_a_callback_needs_its_queue() -> None:
+    """Sent by our routing, a producer's task would land on our default queue, where our
+    workers drop a task they do not know."""
+    assert one(notify_task="producer.on_event").startswith("notify_queue: required")
+    assert check(notify_task="producer.on_event", notify_queue="producer").notify_queue
