@@ -34,6 +34,7 @@ from db import campaigns, posts, states
 from db.pool import connection, transaction
 from providers.platforms import normalize_platforms
 from tasks import inflight
+from tasks.campaigns import overrides_for
 from tasks.routing import has_late_key, unroutable
 from tasks.validation import InvalidRequest, PostIdConflict, check_publish_input, max_past
 
@@ -128,7 +129,7 @@ def _new_post(owner: uuid.UUID, cid: uuid.UUID, batch: campaigns.Batch, names: l
             user_id=owner, content=batch.caption, platforms=names,
             media_urls=list(batch.media_urls), scheduled_for=when, campaign_id=cid,
             batch_number=batch.batch_number, post_id=post_id,
-            overrides=batch.overrides or None, now=now)
+            overrides=overrides_for(batch, names), now=now)
     except InvalidRequest as exc:  # kept as a failed post, the reason named, as intake does
         return posts.NewPost(
             id=post_id, user_id=owner, content=batch.caption[:10_000],

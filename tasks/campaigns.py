@@ -12,6 +12,7 @@ from db.errors import InvalidInput
 from db.pool import Conn
 from providers.content import parse_overrides
 from providers.media import check_media_url
+from providers.platforms import normalize_platform
 from tasks.validation import InvalidRequest, parse_uuid
 
 
@@ -57,9 +58,20 @@ def _override_problems(batches: list[campaigns.Batch]) -> list[str]:
     problems: list[str] = []
     for batch in batches:
         found: list[str] = []
-        parse_overrides(batch.overrides, [], found)
+        parse_overrides(batch.overrides, [], found, check_media_url)
         problems.extend(f"creative_calendar: batch {batch.batch_number}: {p}" for p in found)
     return problems
+
+
+def overrides_for(batch: campaigns.Batch, platforms: object) -> dict[str, Any] | None:
+    """The calendar batch's overrides for the platforms it is published to: a calendar may
+    carry words for platforms a given publish leaves out, and those are not this post's
+    (checked as the post's own, they would refuse the whole batch)."""
+    if not batch.overrides:
+        return None
+    chosen = {normalize_platform(p) for p in platforms} if isinstance(platforms, list) else set()
+    kept = {k: v for k, v in batch.overrides.items() if normalize_platform(k) in chosen}
+    return kept or None
 
 
 def campaign_posts(conn: Conn, row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from db.errors import DbError, InvalidInput, NotFound
 from db.pool import connection
 from providers.content import late_only
 from tasks import routing
+from tasks.campaigns import overrides_for
 from tasks.delivery import ClaimedAtInsert, FirstAttempt, RepeatOfDuePost, lease_seconds
 from tasks.validation import (
     InvalidRequest,
@@ -261,7 +262,7 @@ def batch_request(raw: dict[str, Any], post_id: uuid.UUID | str, dsn: str | None
         "notify_task": raw.get("notify_task"),
         "notify_queue": raw.get("notify_queue"),
         "overrides": raw.get("overrides") if raw.get("overrides") is not None
-        else batch.overrides or None,
+        else overrides_for(batch, raw.get("platforms")),
     }
 
 

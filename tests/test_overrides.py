@@ -220,3 +220,19 @@ def test_late_gets_custom_content_media_and_platform_specific_data() -> None:
     assert late_target("facebook", FULL["facebook"], None) == {
         "platformSpecificData": {"contentType": "reel"}}
     assert late_target("bluesky", None, None) == {}
+
+
+def test_a_calendar_batch_published_to_fewer_platforms_keeps_only_their_overrides() -> None:
+    """A calendar may carry words for YouTube and X; published to X alone, the batch is
+    X's post with X's override, not refused for naming a platform it is not for."""
+    import uuid
+
+    from db.campaigns import Batch
+    from tasks.campaign_publish import plan
+
+    batch = Batch(1, "Launch day", overrides={
+        "twitter": {"content": "Launch day on X"},
+        "youtube": {"title": "Launch", "content": "Launch day on YouTube"}})
+    [planned] = plan(uuid.uuid4(), uuid.uuid4(), [batch], ["x"], skip_past=False)
+    assert planned.new is not None and planned.new.status != "failed", planned.new
+    assert set(planned.new.overrides or {}) == {"twitter"}
