@@ -40,7 +40,7 @@ def check_event_types(value: object) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = [v for v in value.split(",")]
+        value = value.split(",")
     if not isinstance(value, list):
         raise InvalidInput("event_types", "must be a list of event types or `post.*` globs")
     globs = []

@@ -14,7 +14,6 @@ bench and in `socialpost webhooks test`.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -24,8 +23,6 @@ import settings
 from db import events, webhook_deliveries
 from db.pool import connection, transaction
 from tasks.webhook_send import event_body
-
-log = logging.getLogger("socialpost.events")
 
 # (task name, kwargs, queue or None, event id): a producer's Celery callback
 SendCallback = Callable[[str, dict[str, Any], str | None, str], None]
@@ -65,6 +62,13 @@ def lease_seconds() -> float:
     """How long a sent attempt holds its delivery: its HTTP call, the task's queueing and
     a margin; after that the delivery is sent again (its message is taken as lost)."""
     return settings.current().webhook_timeout * 2 + 60.0
+
+
+def attempt_expires() -> float:
+    """How long an attempt's message may wait in its queue: started any later, it could
+    still be running (up to its time limit, SOCIALPOST_WEBHOOK_TIMEOUT + 40 s) when the
+    lease ends and beat sends the delivery again, two POSTs of one event at once."""
+    return max(1.0, lease_seconds() - (settings.current().webhook_timeout + 40.0))
 
 
 def dispatch(send_callback: SendCallback, send_attempt: SendAttempt) -> dict[str, int]:

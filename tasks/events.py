@@ -6,16 +6,11 @@ never a secret or a payload, so Flower may show them.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from tasks import dispatch, webhook_send
 from tasks.base import SocialTask
 from worker.celery_app import app
-
-log = logging.getLogger("socialpost.events")
-
-EVENTS_QUEUE = "social.events"  # as celeryconfig's routes: a slow receiver holds only these
 
 
 def _send_callback(task: str, kwargs: dict[str, Any], queue: str | None,
@@ -25,8 +20,8 @@ def _send_callback(task: str, kwargs: dict[str, Any], queue: str | None,
 
 
 def _send_attempt(delivery_id: int, token: str) -> None:
-    deliver_webhook.apply_async((delivery_id, token), queue=EVENTS_QUEUE,
-                                expires=dispatch.lease_seconds())
+    # Routed to social.events by celeryconfig (a slow receiver holds only those slots).
+    deliver_webhook.apply_async((delivery_id, token), expires=dispatch.attempt_expires())
 
 
 @app.task(name="social.dispatch_events", base=SocialTask, ignore_result=True)
