@@ -46,7 +46,9 @@ LATE_EVENTS = frozenset({
     "post.recycled", "post.platform.published", "post.platform.failed",
     "post.platform.deleted", "post.tiktok.url_resolved", "account.connected",
     "account.disconnected", "message.received", "comment.received", "webhook.test"})
-# The events that carry a platform's outcome; the others are acknowledged and ignored.
+# The events that carry a platform's outcome (what `socialpost hooks register` asks
+# for); the others are acknowledged and ignored.
+POSTFORME_RESULT = "social.post.result.created"
 LATE_OUTCOMES = frozenset({"post.published", "post.failed", "post.partial",
                            "post.platform.published", "post.platform.failed"})
 _LATE_SUCCESS = {"published": True, "failed": False}
@@ -104,7 +106,7 @@ def parse_postforme(body: Any) -> Event:
     event_id = first_str(data.get("id"))
     if event_id is None:
         raise BadEvent("data.id: is required")
-    if kind != "social.post.result.created":
+    if kind != POSTFORME_RESULT:
         return Event("postforme", kind, event_id)
     post_id = first_str(data.get("post_id"))
     if post_id is None:

@@ -77,6 +77,15 @@ def test_registering_again_removes_the_earlier_postforme_webhook(
     assert len(now["postforme"]) == 1
     assert len(now["late"]) == 2  # LATE documents no removal: the user is told
     assert f"the earlier webhook {now['late'][0]['id']}" in again.stderr
+    # without LATE_WEBHOOK_SECRET, the stored secret is reused: the registration LATE keeps
+    # is still verifiable
+    env = {k: v for k, v in stack.env.items() if k != "LATE_WEBHOOK_SECRET"}
+    third = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "hooks", "register", "--url", hooked,
+         "--provider", "late", "--show-secrets"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert third.returncode == 0, third.stderr
+    assert f"LATE_WEBHOOK_SECRET={LATE_SECRET}" in third.stdout.splitlines()
 
 
 def test_hooks_register_without_a_global_key_says_what_to_set(stack: Stack) -> None:

@@ -17,9 +17,6 @@ import click
 from worker.commands.common import CONTEXT, Group, cli_errors, db_connection, note
 from worker.commands.render import echo_json, table, when
 
-POSTFORME_EVENTS = ["social.post.result.created"]
-LATE_EVENTS = ["post.platform.published", "post.platform.failed", "post.published",
-               "post.failed", "post.partial"]
 PATHS = {"postforme": "/hooks/postforme", "late": "/hooks/late"}
 SETTING = {"postforme": "POSTFORME_WEBHOOK_SECRET", "late": "LATE_WEBHOOK_SECRET"}
 
@@ -34,17 +31,24 @@ def hooks() -> None:
     """
 
 
-def _register(provider: str, key: str, url: str) -> tuple[str | None, str]:
-    """(the provider's webhook id, the secret) for `url`, registered with `key`."""
+def _register(provider: str, key: str, url: str, earlier_secret: str | None
+              ) -> tuple[str | None, str]:
+    """(the provider's webhook id, the secret) for `url`, registered with `key`, for the
+    events tasks.provider_hooks reads an outcome from. LATE takes our secret: the one set,
+    else the one stored before (the earlier registration, which LATE cannot remove, stays
+    verifiable), else a new one."""
     import settings
     from providers.late import LateProvider
     from providers.postforme import PostForMeProvider
+    from tasks import provider_hooks
 
     if provider == "postforme":
-        made = PostForMeProvider(key).register_webhook(url, POSTFORME_EVENTS)
+        made = PostForMeProvider(key).register_webhook(url, [provider_hooks.POSTFORME_RESULT])
         return made["id"], made["secret"]
-    secret = settings.current().late_webhook_secret or random_secrets.token_hex(32)
-    made = LateProvider(key).register_webhook("socialpost", url, secret, LATE_EVENTS)
+    secret = settings.current().late_webhook_secret or earlier_secret or \
+        random_secrets.token_hex(32)
+    made = LateProvider(key).register_webhook("socialpost", url, secret,
+                                              sorted(provider_hooks.LATE_OUTCOMES))
     return made["id"], secret
 
 
@@ -55,8 +59,8 @@ def _forget_earlier(provider: str, key: str, webhook_id: str) -> None:
     from providers.postforme import PostForMeProvider
 
     if provider != "postforme":  # LATE documents no way to remove a webhook
-        note(f"late: the earlier webhook {webhook_id} is still registered with LATE; "
-             "remove it in LATE's dashboard (its events would be refused)")
+        note(f"late: the earlier webhook {webhook_id} is still registered with LATE "
+             "(signed with the same secret); remove it in LATE's dashboard")
         return
     try:
         PostForMeProvider(key).delete_webhook(webhook_id)
@@ -109,10 +113,12 @@ def register(url: str, only: tuple[str, ...], show_secrets: bool) -> None:
         done: list[tuple[str, str, str | None, str]] = []
         with db_connection() as conn:
             earlier = {r["provider"]: r["webhook_id"] for r in repo.registrations(conn)}
+            late_secret = repo.stored_secret(conn, vault, "late") if "late" in earlier \
+                else None
         for provider in wanted:
             endpoint = base + PATHS[provider]
             try:
-                hook_id, secret = _register(provider, keys[provider], endpoint)
+                hook_id, secret = _register(provider, keys[provider], endpoint, late_secret)
             except ProviderCallError as exc:
                 raise click.ClickException(
                     f"{provider}: registering {endpoint} failed: {exc.outcome.error}; "
