@@ -74,6 +74,18 @@ def platforms_of(conn: Conn, provider: str, provider_post_id: str) -> list[str]:
     return [r["platform"] for r in rows]
 
 
+def create_in_flight(conn: Conn, within_seconds: float) -> bool:
+    """Whether a worker has a create call out now (its post claimed and sending, started
+    less than `within_seconds` ago): the provider may already be telling us about a post
+    whose id that worker has not yet recorded."""
+    row = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM social_posts
+                          WHERE status = 'publishing' AND lease_owner IS NOT NULL
+                            AND send_started_at > now() - make_interval(secs => %s)) AS busy""",
+        (float(within_seconds),)).fetchone()
+    return bool(row and row["busy"])
+
+
 def nudge(conn: Conn, provider: str, provider_post_id: str) -> int:
     """The post's accepted targets go first in the confirmation sweep's next pass."""
     cur = conn.execute(

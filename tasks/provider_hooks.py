@@ -10,8 +10,10 @@ What a hook alone cannot decide is left to the poll, put first in its line (`nud
 a PostForMe failure before its post is `processed` (PostForMe retries a platform once,
 and the retry may succeed), or a PostForMe result whose platform is not named. An event
 for a post a worker holds right now is refused with `Held` (nothing recorded: the
-provider's retry, or the sweep, applies it). Each event is taken once, by the provider's
-own id (LATE's event id; PostForMe's result id), in the transaction that applies it.
+provider's retry, or the sweep, applies it), and so is an event for a provider post we
+do not know while a create is out (its answer may not be recorded yet). Each event is
+taken once, by the provider's own id (LATE's event id; PostForMe's result id), in the
+transaction that applies it.
 
 LATE's webhook fields differ from its REST ones: `post.id` (not `_id`),
 `platforms[].publishedUrl` (not `platformPostUrl`), `platforms[].error` (not
@@ -30,6 +32,7 @@ from db import hooks
 from db.pool import connection
 from providers import verdicts
 from providers.base import first_str
+from providers.config import max_request_seconds
 from providers.http import parse_time
 from providers.outcomes import TargetResult
 from providers.platforms import normalize_platform
@@ -185,7 +188,7 @@ def parse_late(body: Any, kind: str | None, event_id: str | None) -> Event:
 def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
     """Take one verified event: judge its results as the poll would and write them; a
     requeued post's delivery is sent after the commit. Raises Held (nothing taken) when
-    a worker holds the post."""
+    a worker holds the post, or may be about to record it (`_maybe_in_flight`)."""
     config = settings.current()
     now = datetime.now(UTC)
     ppid = event.provider_post_id
@@ -196,6 +199,8 @@ def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
             return Receipt("duplicate")
         rows = hooks.targets_of(conn, event.provider, ppid, config.revision_window)
         if not rows:
+            if _maybe_in_flight(conn, event.provider, ppid):
+                raise Held(f"{event.provider} post {ppid}: not recorded yet")
             return Receipt("ignored")
         if event.unplaced is not None:  # placed only where it cannot be another's
             held = hooks.platforms_of(conn, event.provider, ppid)
@@ -215,6 +220,17 @@ def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
     for post_id in written.requeued:
         send(post_id)
     return Receipt("applied", len(written.made))
+
+
+def _maybe_in_flight(conn: Any, provider: str, ppid: str) -> bool:
+    """An event about a provider post we hold no target of may be about the post a
+    worker is creating right now: the provider can report a result (PostForMe) or a
+    publish (LATE's publishNow) before its answer to the create reaches the worker and is
+    recorded. Not taken then, so the provider's retry finds it recorded; a post we know,
+    or no create out, is simply not ours to wait for."""
+    if hooks.platforms_of(conn, provider, ppid):
+        return False
+    return hooks.create_in_flight(conn, max_request_seconds(provider))
 
 
 def forget_old_events(*, dsn: str | None = None) -> int:

@@ -215,6 +215,22 @@ def test_an_event_for_a_post_a_worker_holds_is_503_and_taken_on_the_retry(
     assert _target(post_id, "twitter")["platform_post_url"] == url
 
 
+def test_a_postforme_result_before_the_create_is_answered_waits_for_the_record(
+        hooked: str, sandbox: Any) -> None:
+    """PostForMe may post a result while its answer to the create is still on the way:
+    the post id is not recorded yet, so the event is answered 503 and not taken, and
+    one of PostForMe's retries confirms the post (no beat here: nothing else could)."""
+    sandbox.set_faults("postforme", create_delay_seconds=2.0, result_delay_seconds=0.1)
+    post_id = client().enqueue_post(new_user(), "answered after its result", ["twitter"])
+    row = wait_final(post_id, timeout=30)
+    assert row["status"] == "posted" and row["targets"][0]["status"] == "posted"
+    tries = [t for t in sandbox.webhook_deliveries("postforme")
+             if t["event"] == "social.post.result.created"]
+    statuses = [t["status"] for t in tries]
+    assert statuses[0] == 503 and statuses[-1] == 200, tries  # refused, then taken
+    assert len({t["event_id"] for t in tries}) == 1  # one result, tried again
+
+
 def test_a_malformed_late_event_is_400_naming_the_field(hooked: str) -> None:
     raw, headers = _signed({"event": "post.platform.published", "post": {}}, LATE_SECRET,
                            "evt_bad_" + uuid.uuid4().hex)
