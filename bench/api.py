@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/api.py [--posts 2000] [--clients 8] [--api-workers
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 
-from bench.harness import Env, bench_env, free_port  # noqa: E402
+from bench.harness import Env, bench_env, free_port, percentile  # noqa: E402
 
 PLATFORMS = ["twitter", "linkedin"]
 
@@ -92,10 +91,6 @@ def run_api(url: str, token: str, n: int, user: str, clients: int
     if failures:
         raise RuntimeError(f"{len(failures)} requests refused, e.g. {failures[0]}")
     return n / elapsed, latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def start(env: Env, workers: int) -> tuple[str, str, str]:

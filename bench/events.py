@@ -31,7 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Env, bench_env, count_final, proc_stats  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Env,
+    bench_env,
+    count_final,
+    percentile,
+    proc_stats,
+    until_final,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,11 +115,7 @@ def run_posts(env: Env, n: int, user: str, label: str) -> tuple[float, list[str]
         app.send_task("social.publish_post", kwargs={
             "user_id": user, "content": f"{label} {i} {pid[:8]}", "platforms": PLATFORMS,
             "post_id": pid})
-    deadline = time.monotonic() + 900
-    while _done(env) - done_before < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{label}: {count_final(env.dsn)}")
-        time.sleep(0.05)
+    until_final(env.dsn, done_before + n, 900)
     return n / (time.perf_counter() - start), ids
 
 
@@ -151,10 +154,6 @@ def lag(env: Env, receiver: RemoteReceiver, ids: list[str],
         time.sleep(0.2)
     first = receiver.arrivals()  # the first arrival of each id is its delivery
     return len(created), sorted(first[i] - created[i] for i in created)
-
-
-def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
 
 
 def main() -> int:
@@ -257,7 +256,7 @@ def main() -> int:
     print("target: events on costs <= 10 % (rates swing with the machine's other load; the "
           "CPU our own processes spent a post does not)")
     print(f"events delivered: {events} ({events / (n * args.rounds):.1f} per post), "
-          f"lag p50 {pct(lags, 0.5):.2f} s, p99 {pct(lags, 0.99):.2f} s, "
+          f"lag p50 {percentile(lags, 50):.2f} s, p99 {percentile(lags, 99):.2f} s, "
           f"max {lags[-1]:.2f} s")
     return 0
 

@@ -22,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.harness import percentile  # noqa: E402
+
 KEYS = {"postforme": "bench_postforme_key_0001", "late": "bench_late_key_0001"}
 
 
@@ -71,13 +73,6 @@ def _client(
     return i, dict(statuses), latencies
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def run(provider: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     start_at = time.time() + 2.0  # time for the spawned interpreters to import requests
@@ -96,8 +91,8 @@ def run(provider: str, base: str, clients: int, seconds: float) -> dict[str, Any
         "requests": total,
         "rps": total / seconds,
         "statuses": dict(statuses),
-        "p50_ms": _percentile(latencies, 0.5) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
     }
 
 

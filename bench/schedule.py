@@ -21,14 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Env, bench_env, bench_user, count_final, wait_final  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Env,
+    bench_env,
+    bench_user,
+    count_final,
+    percentile,
+    wait_final,
+)
 
 TARGET = 1.5  # seconds, p99 lateness
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _create_times(env: Env) -> dict[str, float]:
@@ -53,7 +55,7 @@ def _wait_recorded(env: Env, n: int, timeout: float) -> None:
 
 def _summary(label: str, values: list[float]) -> str:
     return (
-        f"{label:<28} p50 {statistics.median(values):6.3f} s   p99 {_pct(values, 99):6.3f} s"
+        f"{label:<28} p50 {statistics.median(values):6.3f} s   p99 {percentile(values, 99):6.3f} s"
         f"   max {max(values):6.3f} s"
     )
 
@@ -133,9 +135,10 @@ def main() -> int:
         )
         print(_summary("scheduled: lateness", late)
               + f"   (target p99 <= {TARGET} s: "
-              f"{'met' if _pct(late, 99) <= TARGET else 'NOT met'})")
+              f"{'met' if percentile(late, 99) <= TARGET else 'NOT met'})")
         print(_summary("baseline: immediate latency", immediate))
-        print(f"p99 lateness / p99 immediate latency = {_pct(late, 99) / _pct(immediate, 99):.2f}x")
+        ratio = percentile(late, 99) / percentile(immediate, 99)
+        print(f"p99 lateness / p99 immediate latency = {ratio:.2f}x")
         early = sum(1 for v in late if v < 0)
         print(f"sent early: {early}; missing creates: {n - len(late)}; statuses: {counts}")
     return 0

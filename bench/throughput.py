@@ -13,7 +13,9 @@ In one run, on one broker and one sandbox:
 Prints the rates, e2e / floor beside its target (>= 0.8x), the confirmation lag, and the
 CPU per post of each of our processes (worker, beat, private Redis, this process with the
 producer and the sandbox) and of PostgreSQL (every postgres process on the machine: on a
-shared machine it includes other users' work).
+shared machine it includes other users' work). Last, the CPU ceiling: the machine's cores
+divided by e2e's CPU per post in all programs, the most e2e could reach here with every
+core busy; when it is below the target, no worker change alone can meet it.
 
 Usage: .venv/bin/python bench/throughput.py [--posts 2000] [--pool threads] [--concurrency 8]
                                             [--workers 1]
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 from celery import Celery  # noqa: E402
 
-from bench.harness import Env, bench_env, bench_user, count_final  # noqa: E402
+from bench.harness import Env, bench_env, bench_user, count_final, until_final  # noqa: E402
 
 TARGET = 0.8  # e2e / floor
 FLOOR_QUEUE = "bench.floor"
@@ -93,6 +95,19 @@ def cpu_delta(before: dict[str, float], after: dict[str, float], n: int) -> str:
         f"   (ours without postgres: {total * 1000 / n:.2f})")
 
 
+def cpu_per_item(before: dict[str, float], after: dict[str, float], n: int) -> float:
+    """Seconds of CPU per item, every program measured (PostgreSQL included)."""
+    return sum(max(0.0, after.get(k, 0.0) - before.get(k, 0.0)) for k in after) / n
+
+
+def cpu_ceiling(cores: int, floor: float, per_post: float) -> str:
+    """The most any run could reach if it spent `per_post` CPU seconds a post across all
+    programs and kept every core busy: the ratio e2e / floor cannot exceed this here."""
+    most = cores / per_post
+    return (f"CPU ceiling for e2e on {cores} cores: {per_post * 1000:.2f} ms a post in all "
+            f"-> at most {most:.0f}/s = {most / floor:.2f}x the floor")
+
+
 def run_noop(env: Env, app: Celery, n: int) -> float:
     counter = f"noop-{uuid.uuid4().hex[:6]}"
     start = time.perf_counter()
@@ -131,18 +146,14 @@ def run_e2e(env: Env, app: Celery, n: int, user: str) -> tuple[float, float, dic
                 "post_id": str(uuid.uuid4()),
             },
         )
-    deadline = time.monotonic() + 600
     created = 0.0
-    while True:
+
+    def watch_creates() -> None:
+        nonlocal created
         if not created and env.sandbox.creates("postforme") - creates >= n:
             created = time.perf_counter() - start
-        counts = count_final(env.dsn)
-        done = sum(v for k, v in counts.items() if k not in ("queued", "publishing", "scheduled"))
-        if done - before >= n:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"e2e: {counts}")
-        time.sleep(0.05)
+
+    counts = until_final(env.dsn, before + n, 600, on_poll=watch_creates)
     final = time.perf_counter() - start
     return n / (created or final), n / final, counts
 
@@ -219,6 +230,7 @@ def main() -> int:
         print(f"  noop:  {cpu_delta(c0, c1, n)}")
         print(f"  floor: {cpu_delta(c1, c2, n)}")
         print(f"  e2e:   {cpu_delta(c2, c3, n)}")
+        print(cpu_ceiling(psutil.cpu_count() or 1, floor, cpu_per_item(c2, c3, n)))
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
 import requests
 
 from providers import LateProvider, OutcomeKind, PostForMeProvider, PublishRequest
@@ -129,8 +128,8 @@ def test_late_receives_custom_content_media_and_platform_specific_data(sandbox: 
             "expressConsentGiven": True}},
     }
 
-    # The official SDK reads back what we created, custom fields included.
-    pytest.importorskip("late")
+    # The official SDK (late-sdk, a dev dependency: a missing one fails here, never
+    # skips) reads back what we created, custom fields included.
     from late.models import PostGetResponse
 
     got = PostGetResponse.model_validate(raw)
