@@ -136,7 +136,9 @@ def _lock(conn: psycopg.Connection[tuple[object, ...]], timeout: float) -> None:
     holder = conn.execute(
         """SELECT string_agg(pid::text, ', ') FROM pg_locks
            WHERE locktype = 'advisory' AND granted AND objsubid = 1
-             AND classid = %s::oid AND objid = %s::oid""",
+             AND classid = %s::oid AND objid = %s::oid
+             AND database = (SELECT oid FROM pg_database
+                             WHERE datname = current_database())""",
         (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
     ).fetchone()
     by = f"PostgreSQL backend pid {holder[0]}" if holder and holder[0] else "another session"

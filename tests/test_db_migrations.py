@@ -233,6 +233,21 @@ def test_migrate_gives_up_waiting_for_the_lock_and_names_its_holder(database_url
     assert f"pid {pid}" in message
 
 
+def test_the_holder_named_is_in_this_database_not_another(database_url: str) -> None:
+    """Advisory locks are per database: a migrate of another database on the same server
+    (another deployment, a parallel test session) holds its own and is not named."""
+    elsewhere = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(elsewhere, autocommit=True) as other, \
+            psycopg.connect(database_url, autocommit=True) as holder:
+        other.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        with pytest.raises(DbError) as info:
+            migrations.apply(database_url, lock_wait=0.2)
+        mine, theirs = holder.info.backend_pid, other.info.backend_pid
+    assert f"held by PostgreSQL backend pid {mine} (" in str(info.value)
+    assert str(theirs) not in str(info.value)
+
+
 def test_migrate_waits_for_the_lock_and_then_finds_nothing_to_do(database_url: str) -> None:
     holder = psycopg.connect(database_url, autocommit=True)
     holder.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
