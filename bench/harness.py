@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from db import migrations  # noqa: E402
 from providers.sandbox import SandboxServer  # noqa: E402
-from tests.stack import Stack  # noqa: E402
+from tests.stack import TEST_SETTINGS, Stack  # noqa: E402
 
 ADMIN_DSN = os.environ.get(
     "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,6 +48,8 @@ class Env:
     redis_pid: int | None = None  # the private redis-server, for CPU accounting
 
 
+# The tests' quick settings a benchmark keeps: the sandbox serves media on loopback.
+BENCH_KEEPS = frozenset({"SOCIALPOST_ALLOW_PRIVATE_URLS", "LATE_CDN_WAIT_SECONDS"})
 _watchers: dict[str, psycopg.Connection[Any]] = {}  # count_final's, one per database
 
 
@@ -158,6 +160,14 @@ def bench_env(settings: dict[str, str] | None = None,
             }
             os.environ.update(env)
             stack = Stack.create(workdir, env)
+            # Benchmarks measure the shipped defaults: the tests' quick settings (a 5 s
+            # stall time, 5 s read timeouts, no account cache) go, but for the sandbox's
+            # loopback media, unless the bench sets them itself.
+            for name in set(TEST_SETTINGS) - set(env) - BENCH_KEEPS:
+                if name in os.environ:  # the caller's own choice stands
+                    stack.env[name] = os.environ[name]
+                else:
+                    stack.env.pop(name, None)
             try:
                 yield Env(dsn, redis_url, sandbox, stack, workdir, redis.pid)
             finally:
