@@ -1,5 +1,5 @@
-"""Which posts have a delivery message still waiting in the broker: the recovery sweep's
-way to tell a lost message from one stuck behind a backlog.
+"""Which posts have a delivery message still waiting, in the broker or in a live worker's
+hands: the recovery sweep's way to tell a lost message from one stuck behind a backlog.
 
 Why: the sweep re-sends delivery for a post queued longer than SOCIALPOST_STALL_SECONDS.
 Under a backlog (5,000 messages, a minute deep) every waiting post looks stalled, and
@@ -15,30 +15,50 @@ from its queue's counter:
              its marker goes (if it still names this task) and the queue's `taken` mark
              moves up to its ticket (one EVALSHA)
     sweep    MGET the candidates' markers, then each queue's length and `taken` mark: a
-             post is waiting when its marker is there, its queue is not empty and no
-             later message of that queue has been taken (the queue is first in, first out)
+             post is waiting when its marker is there, its queue is not empty and the
+             queue has not moved REORDER_WINDOW tickets past it
+
+The queue is first in, first out, but tickets are not always in queue order: two senders
+at once (a release and a recovery in two threads, releases in two workers) each take
+their batch of tickets, then push their messages side by side, so a message taken can
+carry a ticket well past one still in the queue. Hence the window, larger than any two
+batches sent at once (found by bench/schedule.py: without it, a 200-a-second release
+resent a sixth of its posts while their messages still waited).
 
 So a marker outlives its message only until the queue moves past it: a message deleted or
 purged from the queue, a marker whose clear failed, a replica that kept the marker but not
-the message, are all recovered as soon as a later message is taken (or the queue is
-empty), not after the marker's TTL. A Redis restart loses queue and markers together.
+the message, are all recovered once REORDER_WINDOW later messages are taken (or the queue
+is empty), not after the marker's TTL. A Redis restart loses queue and markers together.
 
 Deleted at receipt, not when the task ends: a message a worker holds is no longer waiting
-in the queue, and if that worker is killed the sweep's timing rules (queued_at or
-next_attempt_at plus the stall time) resend it, as before; a marker kept until the task
-ended would strand it until the visibility timeout. The fast path (publish_post's inline
-first attempt, no delivery message) makes no call here.
+in the queue; a marker kept until the task ended would strand it until the visibility
+timeout if that worker were killed. What the worker holds is noted apart, beside a
+heartbeat of its own:
+
+    receipt  the same EVALSHA adds the post to the worker's `held` set (scored by when)
+    end      the task ran, or was revoked: the post leaves the set (one ZREM)
+    beat     each worker refreshes its `alive` key (heartbeat_every, heartbeat_ttl)
+    sweep    a post held by a worker whose `alive` key is there waits; a dead worker's
+             set is dropped, and its posts go by the timing rules (queued_at or
+             next_attempt_at plus the stall time)
+
+So a backlog a worker holds in memory (messages with an ETA, all received at once from a
+release; then waiting for a thread) is not resent however long it lasts, as a backlog in
+the queue is not, while a killed worker's is resent once its heartbeat lapses. The fast
+path (publish_post's inline first attempt, no delivery message) makes no call here.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
-from celery.signals import task_received
+from celery import bootsteps
+from celery.signals import task_postrun, task_received, task_revoked
 
 import settings
 
@@ -48,6 +68,22 @@ PREFIX = "socialpost:inflight:"
 TICKETS = "socialpost:inflight-ticket:"  # + queue: the last ticket handed out
 TAKEN = "socialpost:inflight-taken:"  # + queue: the highest ticket a worker has taken
 HEADER = "socialpost_inflight"  # message header: "<post id> <queue> <ticket>"
+REORDER_WINDOW = 5000  # tickets: how far apart concurrent senders' messages may land
+HELD = "socialpost:held:"  # + worker node: post id -> when received (a sorted set)
+ALIVE = "socialpost:alive:"  # + worker node: there while the worker beats
+NODES = "socialpost:held-nodes"  # the nodes that may hold posts (a set)
+
+
+def heartbeat_ttl() -> int:
+    """Seconds a worker's `alive` key outlives its last beat: the stall time (how long an
+    untouched queued post counts as lost), kept between 3 and 20 s."""
+    return int(min(20.0, max(3.0, settings.current().stall_seconds)))
+
+
+def heartbeat_every() -> float:
+    """Seconds between a worker's beats: four beats to a TTL."""
+    return heartbeat_ttl() / 4
+
 
 # KEYS: marker, the queue's ticket counter. ARGV: task id, queue, ttl. Returns the ticket.
 _MARK = """
@@ -55,7 +91,8 @@ local n = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. n, 'EX', ARGV[3])
 return n
 """
-# KEYS: marker, the queue's taken mark. ARGV: task id, ticket (0: none).
+# KEYS: marker, the queue's taken mark[, the worker's held set]. ARGV: task id, ticket
+# (0: none)[, post id, now].
 _CLEAR = """
 local v = redis.call('GET', KEYS[1])
 local gone = 0
@@ -65,6 +102,9 @@ end
 local n = tonumber(ARGV[2])
 if n > 0 and n > tonumber(redis.call('GET', KEYS[2]) or '0') then
   redis.call('SET', KEYS[2], n)
+end
+if KEYS[3] then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 end
 return gone
 """
@@ -138,29 +178,113 @@ def unmark(sends: Sequence[tuple[str, str]]) -> None:
                     len(sends), exc)
 
 
-def taken(header: str, task_id: str) -> None:
+def taken(header: str, task_id: str, node: str | None = None) -> None:
     """A worker took this message (`header` as `mark` made it): its post no longer waits
     in the queue, nor does any message sent before it there. Only the marker of this very
-    message is deleted, never a newer one's."""
+    message is deleted, never a newer one's. With the worker's `node`, the post is noted
+    as held by it until the task ends (`ended`)."""
     found = _connect()
     post_id, _, rest = header.partition(" ")
     queue, _, ticket = rest.partition(" ")
     if found is None or not post_id or not queue:
         return
+    keys = [key(post_id), TAKEN + queue]
+    args: list[Any] = [task_id, int(ticket) if ticket.isdigit() else 0]
+    if node:
+        keys.append(HELD + node)
+        args += [post_id, time.time()]
     try:
-        found[2](keys=[key(post_id), TAKEN + queue],
-                 args=[task_id, int(ticket) if ticket.isdigit() else 0])
+        found[2](keys=keys, args=args)
     except redis.RedisError as exc:  # the queue moving past it makes it stale anyway
         log.warning("post %s: in-flight marker not cleared: %s", post_id, exc)
 
 
-def waiting(post_ids: Sequence[str]) -> set[str]:
-    """Of `post_ids`, those whose delivery message may still wait in its queue: marked,
-    the queue not empty, no later message of that queue taken. Two round trips."""
+def ended(header: str, node: str | None) -> None:
+    """The task of this message ran (or was revoked): its post is no longer held by
+    `node`. Best effort: a post left in the set waits for its worker's end or the
+    visibility timeout (`held`)."""
+    found = _connect()
+    post_id = header.partition(" ")[0]
+    if found is None or not node or not post_id:
+        return
+    try:
+        found[0].zrem(HELD + node, post_id)
+    except redis.RedisError as exc:
+        log.warning("post %s: not cleared from %s's held posts: %s", post_id, node, exc)
+
+
+def heartbeat(node: str) -> None:
+    """`node` is alive and may hold posts (a worker calls this every heartbeat_every()
+    seconds from its start)."""
+    found = _connect()
+    if found is None:
+        return
+    pipe = found[0].pipeline(transaction=False)
+    pipe.set(ALIVE + node, 1, ex=heartbeat_ttl())
+    pipe.sadd(NODES, node)
+    pipe.execute()
+
+
+def stopped(node: str) -> None:
+    """`node` is stopping: it holds nothing any more (messages it had not run go back
+    to the queue, unacked)."""
+    found = _connect()
+    if found is None:
+        return
+    pipe = found[0].pipeline(transaction=False)
+    pipe.delete(ALIVE + node, HELD + node)
+    pipe.srem(NODES, node)
+    pipe.execute()
+
+
+def held(post_ids: Sequence[str]) -> set[str]:
+    """Of `post_ids`, those a live worker holds (received, its task not ended, less
+    than a visibility timeout ago). Forgets the workers that stopped beating. Two round
+    trips."""
     found = _connect()
     if found is None or not post_ids:
         return set()
     client = found[0]
+    nodes = sorted(n.decode() if isinstance(n, bytes) else str(n)
+                   for n in cast(set[Any], client.smembers(NODES)))
+    if not nodes:
+        return set()
+    pipe = client.pipeline(transaction=False)
+    pipe.mget([ALIVE + n for n in nodes])
+    for node in nodes:
+        pipe.zmscore(HELD + node, list(post_ids))
+    answers = pipe.execute()
+    since = time.time() - settings.current().visibility_timeout
+    out: set[str] = set()
+    dead = []
+    for node, beat, scores in zip(nodes, answers[0], answers[1:], strict=True):
+        if beat is None:
+            dead.append(node)
+            continue
+        out |= {p for p, at in zip(post_ids, scores, strict=True)
+                if at is not None and at >= since}
+    if dead:
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(*[HELD + n for n in dead])
+        pipe.srem(NODES, *dead)
+        pipe.execute()
+        log.warning("worker(s) %s stopped beating: what they held goes by the timing rules",
+                    ", ".join(dead))
+    return out
+
+
+def waiting(post_ids: Sequence[str]) -> set[str]:
+    """Of `post_ids`, those whose delivery message may still wait: in its queue (marked,
+    the queue not empty and not moved REORDER_WINDOW tickets past it), or in the hands
+    of a live worker (`held`). Four round trips."""
+    found = _connect()
+    if found is None or not post_ids:
+        return set()
+    queued = _in_queue(found[0], post_ids)
+    return queued | held([p for p in post_ids if p not in queued])
+
+
+def _in_queue(client: redis.Redis, post_ids: Sequence[str]) -> set[str]:
     values = cast(list[Any], client.mget([key(p) for p in post_ids]))
     marked: dict[str, tuple[str, int]] = {}
     for post_id, value in zip(post_ids, values, strict=True):
@@ -181,14 +305,64 @@ def waiting(post_ids: Sequence[str]) -> set[str]:
     depth = dict(zip(queues, answers[0::2], strict=True))
     past = {q: int(t or 0) for q, t in zip(queues, answers[1::2], strict=True)}
     return {post_id for post_id, (queue, ticket) in marked.items()
-            if depth[queue] and ticket > past[queue]}
+            if depth[queue] and ticket + REORDER_WINDOW > past[queue]}
 
 
 @task_received.connect
 def _on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
     """In the worker's main process, as each message arrives: a message carrying our
-    header clears its marker (others cost nothing: a dict lookup)."""
+    header clears its marker and is noted as held (others cost nothing: a dict lookup)."""
     headers = getattr(request, "request_dict", None) or {}
     header = headers.get(HEADER)
     if header:
-        taken(str(header), str(request.id))
+        taken(str(header), str(request.id), getattr(request, "hostname", None))
+
+
+@task_postrun.connect
+def _on_ran(task: Any = None, **_: Any) -> None:
+    context = getattr(task, "request", None)
+    if context is None:
+        return
+    header = context.get(HEADER)
+    if header:
+        ended(str(header), context.get("hostname"))
+
+
+@task_revoked.connect
+def _on_revoked(request: Any = None, **_: Any) -> None:
+    headers = getattr(request, "request_dict", None) or {}
+    header = headers.get(HEADER)
+    if header:
+        ended(str(header), getattr(request, "hostname", None))
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """A worker's beat (`heartbeat`) from its start, on the worker's timer, and its
+    `stopped` at its end: what a live worker holds is not resent (`held`)."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        self._beat(worker.hostname)
+        self.tref = worker.timer.call_repeatedly(heartbeat_every(), self._beat,
+                                                 (worker.hostname,))
+
+    def stop(self, worker: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+        try:
+            stopped(worker.hostname)
+        except redis.RedisError as exc:
+            log.warning("%s: held posts not cleared at stop: %s", worker.hostname, exc)
+
+    @staticmethod
+    def _beat(node: str) -> None:
+        try:
+            heartbeat(node)
+        except redis.RedisError as exc:  # a lapsed beat: its posts may be resent (safe)
+            log.warning("%s: heartbeat not written: %s", node, exc)

@@ -110,7 +110,9 @@ def test_a_marker_counts_only_while_its_queue_holds_messages(broker: redis.Redis
     assert inflight.waiting([waiting, lost]) == set()
 
 
-def test_a_marker_is_stale_once_a_later_message_was_taken(broker: redis.Redis) -> None:
+def test_a_marker_is_stale_once_the_queue_moved_a_window_past_it(
+        broker: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inflight, "REORDER_WINDOW", 1)  # one ticket, to see it move
     queue = _queue()
     a, b, c = (str(uuid.uuid4()) for _ in range(3))
     ha, hb, hc = _sent(broker, queue, [(a, "ta"), (b, "tb"), (c, "tc")])
@@ -124,6 +126,57 @@ def test_a_marker_is_stale_once_a_later_message_was_taken(broker: redis.Redis) -
     (hd,) = _sent(broker, queue, [(d, "td")])
     _receive(broker, queue, hc, "tc")  # the queue moved past b: b's marker is stale
     assert inflight.waiting([a, b, c, d]) == {d}
+    broker.delete(queue)
+
+
+def test_messages_of_two_senders_pushed_side_by_side_still_wait(broker: redis.Redis) -> None:
+    """Two senders at once: each takes its tickets, then pushes; the later batch's
+    messages land first. Taking them must not make the earlier batch look lost."""
+    queue = _queue()
+    early = [str(uuid.uuid4()) for _ in range(3)]
+    late = [str(uuid.uuid4()) for _ in range(3)]
+    early_headers = inflight.mark([(p, f"e{i}", queue, 0.0) for i, p in enumerate(early)])
+    late_headers = inflight.mark([(p, f"l{i}", queue, 0.0) for i, p in enumerate(late)])
+    broker.lpush(queue, *[f"message l{i}" for i in range(3)])  # the later batch lands first
+    broker.lpush(queue, *[f"message e{i}" for i in range(3)])
+    for i, header in enumerate(late_headers):
+        assert header
+        _receive(broker, queue, header, f"l{i}")
+    assert int(str(late_headers[-1]).split()[2]) > int(str(early_headers[0]).split()[2])
+    assert inflight.waiting(early + late) == set(early)  # still in the queue: not lost
+    broker.delete(queue)
+
+
+def test_a_message_a_live_worker_holds_waits_until_its_task_ends(broker: redis.Redis) -> None:
+    """A worker took it (an ETA ahead, or no thread free yet): not in the queue, but not
+    lost either, while the worker beats; its task's end lets it go."""
+    queue, node = _queue(), f"w-{uuid.uuid4().hex[:6]}@test"
+    post_id = str(uuid.uuid4())
+    (header,) = _sent(broker, queue, [(post_id, "held-task")])
+    inflight.heartbeat(node)
+    broker.rpop(queue)
+    inflight.taken(header, "held-task", node)
+    assert broker.get(inflight.key(post_id)) is None  # the marker went at receipt
+    assert inflight.waiting([post_id]) == {post_id}  # ...and the worker holds it
+    inflight.ended(header, node)
+    assert inflight.waiting([post_id]) == set()
+    inflight.stopped(node)
+
+
+def test_what_a_dead_worker_held_is_not_waited_for(broker: redis.Redis) -> None:
+    queue, node = _queue(), f"w-{uuid.uuid4().hex[:6]}@test"
+    held, other = str(uuid.uuid4()), str(uuid.uuid4())
+    headers = _sent(broker, queue, [(held, "t1"), (other, "t2")])
+    inflight.heartbeat(node)
+    broker.rpop(queue)
+    inflight.taken(headers[0], "t1", node)
+    ttl: Any = broker.ttl(inflight.ALIVE + node)
+    assert 3 <= ttl <= 20  # the stall time, within bounds
+    assert inflight.waiting([held, other]) == {held, other}
+    broker.delete(inflight.ALIVE + node)  # its beats stopped (killed)
+    assert inflight.waiting([held, other]) == {other}  # other's message is still queued
+    assert not broker.exists(inflight.HELD + node)  # its holdings are forgotten
+    assert node.encode() not in broker.smembers(inflight.NODES)
     broker.delete(queue)
 
 

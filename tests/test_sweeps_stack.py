@@ -7,6 +7,7 @@ each post's claims (social_posts.claim_count)."""
 from __future__ import annotations
 
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -158,5 +159,44 @@ def test_a_worker_taking_a_message_clears_its_marker(
     # Taken at once (an ETA message waits in the worker, not in the queue): no longer
     # waiting there, so were that worker killed now, the sweep's timing rules resend it.
     wait_for(lambda: broker.get(inflight.key(post_id)) is None, 15, "the marker cleared")
-    assert inflight.waiting([post_id]) == set()
+    assert inflight.waiting([post_id]) == {post_id}  # held by that worker, which beats
     assert _rows([post_id])[post_id]["claim_count"] == 0  # not run yet: its countdown
+    # Killed, it beats no more: once its heartbeat lapses (the stall time, 5 s here),
+    # what it held is not waited for, and the sweep resends it by its timing rules.
+    stack.kill(_publishers.pop(id(stack)), signal.SIGKILL)
+    wait_for(lambda: inflight.waiting([post_id]) == set()
+             or post_id in _in_queue(broker, [post_id]), 30, "the dead worker's post let go")
+    wait_for(lambda: post_id in _in_queue(broker, [post_id]), 30, "its delivery resent")
+    assert _rows([post_id])[post_id]["claim_count"] == 0
+
+
+def test_a_burst_a_worker_holds_past_the_stall_time_is_not_resent(
+    stack: Stack, sandbox: Any, broker: redis.Redis
+) -> None:
+    """Thirty posts due at once, released with their ETA: one slow worker takes every
+    message at once (an ETA message is not held back by the prefetch limit) and runs
+    them for longer than the stall time. Held by a live worker, none is resent."""
+    from datetime import UTC, datetime, timedelta
+
+    from tasks import inflight
+    from tests.workers import client
+
+    sandbox.set_faults("postforme", latency_ms=300)
+    user = user_with_key(sandbox, "postforme", ["twitter"])
+    slow = stack.worker(concurrency=1, queues=QUEUE, pool="threads")
+    tickets = int(broker.get(inflight.TICKETS + QUEUE) or 0)
+    recoveries = stack.logs().count("stalled post(s)")
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    producer = client()
+    ids = [producer.enqueue_post(user, f"burst {i} {uuid.uuid4()}", ["twitter"],
+                                 scheduled_for=due) for i in range(30)]
+    try:
+        for p in ids:  # 30 x 0.3 s: the last is sent about 9 s after its release
+            assert wait_final(p, 90)["status"] == "posted"
+    finally:
+        stack.kill(slow, signal.SIGTERM)
+    rows = _rows(ids)
+    assert {p: rows[p]["claim_count"] for p in ids} == dict.fromkeys(ids, 1)
+    sent = int(broker.get(inflight.TICKETS + QUEUE) or 0) - tickets
+    assert sent == 2 * len(ids), sent  # each post's publish_post and one delivery
+    assert stack.logs().count("stalled post(s)") == recoveries  # the sweep resent none
