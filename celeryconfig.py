@@ -112,6 +112,8 @@ task_annotations = {"social.deliver_webhook": {
 # a fleet watched by no Flower may set SOCIALPOST_TASK_EVENTS=0 (a Flower started later
 # turns them on in every worker within 5 s, so only tasks in that gap go unseen).
 worker_send_task_events = _s.task_events
+# task-sent events from producers only: workers and beat switch theirs off at start
+# (worker.celery_app), where each cost more than the message it announced.
 task_send_sent_event = _s.task_events
 # No STARTED state in the result backend: Flower sees task-started events anyway, and
 # it would cost each accepted post one more Redis write.

@@ -87,3 +87,45 @@ def test_another_service_enqueues_over_flower_http_and_the_post_is_posted(
     assert key not in str(shown)
     result = requests.get(f"{flower}/api/task/result/{task_id}", auth=AUTH, timeout=10).json()
     assert result["result"] == {"post_id": post_id, "status": "queued"}
+
+
+def test_flower_sees_what_producers_send_and_what_workers_take(
+        flower: str, sandbox: Any, redis_url: str) -> None:
+    """A producer's message is announced when sent (`task-sent`: a post waiting in the
+    queue shows in Flower); a worker's own sends (here the release of a scheduled post)
+    are seen from their receipt, without a `task-sent` that cost more than the message."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from tests.workers import client, user_with_key, wait_final
+    from worker.celery_app import app
+
+    app.conf.broker_url = app.conf.result_backend = redis_url
+    seen: list[tuple[str, str | None]] = []
+    stop = threading.Event()
+
+    def listen() -> None:
+        with app.connection_for_read() as conn:
+            receiver = app.events.Receiver(conn, handlers={
+                "*": lambda e: seen.append((e["type"], e.get("name")))})
+            while not stop.is_set():
+                try:
+                    receiver.capture(limit=None, timeout=0.5, wakeup=False)
+                except TimeoutError:
+                    continue
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        wait_for(lambda: seen, 20, "the workers' events")  # heartbeats at least
+        user = user_with_key(sandbox, "postforme", ["twitter"])
+        post_id = client().enqueue_post(user, "released by beat", ["twitter"],
+                                        scheduled_for=datetime.now(UTC) + timedelta(seconds=2))
+        assert wait_final(post_id, 30)["status"] == "posted"
+        wait_for(lambda: ("task-succeeded", None) in seen
+                 and ("task-received", "social.deliver") in seen, 20, "the delivery's events")
+    finally:
+        stop.set()
+        listener.join(5)
+    assert ("task-sent", "social.publish_post") in seen  # the producer announced its own
+    assert ("task-sent", "social.deliver") not in seen  # the release did not
