@@ -37,7 +37,9 @@ heartbeat of its own:
 
     receipt  the same EVALSHA adds the post to the worker's `held` set (scored by when)
     end      the task ran, or was revoked: the post leaves the set (one ZREM)
-    beat     each worker refreshes its `alive` key (heartbeat_every, heartbeat_ttl)
+    beat     each worker refreshes its `alive` key (heartbeat_every, heartbeat_ttl); a
+             new broker connection starts with an empty set (the last one's unacked
+             messages were dropped, and come back from the broker)
     sweep    a post held by a worker whose `alive` key is there waits; a dead worker's
              set is dropped, and its posts go by the timing rules (queued_at or
              next_attempt_at plus the stall time)
@@ -337,28 +339,36 @@ def _on_revoked(request: Any = None, **_: Any) -> None:
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """A worker's beat (`heartbeat`) from its start, on the worker's timer, and its
-    `stopped` at its end: what a live worker holds is not resent (`held`)."""
+    """A consumer's beat (`heartbeat`) from each connection's start, on the consumer's
+    timer, and its `stopped` at each connection's end. A consumer that loses its broker
+    connection drops the messages it held unacked (ETA ones included: the broker gives
+    them back after the visibility timeout), so a new connection starts holding nothing;
+    what a live worker holds is not resent (`held`)."""
 
-    requires = {"celery.worker.components:Timer"}
-
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
         self.tref: Any = None
 
-    def start(self, worker: Any) -> None:
-        self._beat(worker.hostname)
-        self.tref = worker.timer.call_repeatedly(heartbeat_every(), self._beat,
-                                                 (worker.hostname,))
+    def start(self, c: Any) -> None:
+        self._end(c.hostname)  # whatever the last connection held, it holds no more
+        self._beat(c.hostname)
+        self.tref = c.timer.call_repeatedly(heartbeat_every(), self._beat, (c.hostname,))
 
-    def stop(self, worker: Any) -> None:
+    def stop(self, c: Any) -> None:
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
+            self._end(c.hostname)
+
+    def shutdown(self, c: Any) -> None:
+        self.stop(c)
+
+    @staticmethod
+    def _end(node: str) -> None:
         try:
-            stopped(worker.hostname)
-        except redis.RedisError as exc:
-            log.warning("%s: held posts not cleared at stop: %s", worker.hostname, exc)
+            stopped(node)
+        except redis.RedisError as exc:  # its beat lapses instead: the sweep drops them
+            log.warning("%s: held posts not cleared: %s", node, exc)
 
     @staticmethod
     def _beat(node: str) -> None:

@@ -180,6 +180,32 @@ def test_what_a_dead_worker_held_is_not_waited_for(broker: redis.Redis) -> None:
     broker.delete(queue)
 
 
+def test_a_new_broker_connection_starts_holding_nothing(broker: redis.Redis) -> None:
+    """Celery drops the messages a consumer held when its connection breaks (the broker
+    gives them back later): the heartbeat step, started again with the new connection,
+    empties the worker's held set, so none of them is vouched for by a live worker."""
+    from types import SimpleNamespace
+
+    from kombu.asynchronous.timer import Timer
+
+    queue, node = _queue(), f"w-{uuid.uuid4().hex[:6]}@test"
+    post_id = str(uuid.uuid4())
+    (header,) = _sent(broker, queue, [(post_id, "dropped")])
+    consumer = SimpleNamespace(hostname=node, timer=Timer())  # what the step reads
+    step = inflight.Heartbeat(consumer)
+    step.start(consumer)
+    broker.rpop(queue)
+    inflight.taken(header, "dropped", node)
+    assert inflight.waiting([post_id]) == {post_id}
+    step.stop(consumer)  # the connection broke: Celery restarts the consumer's steps
+    assert not broker.exists(inflight.ALIVE + node, inflight.HELD + node)
+    inflight.taken(header, "dropped", node)  # a late receipt, as the old connection's
+    step.start(consumer)  # the new connection
+    assert broker.exists(inflight.ALIVE + node)
+    assert inflight.waiting([post_id]) == set()
+    step.shutdown(consumer)
+
+
 def test_a_receipt_clears_only_its_own_message_marker(broker: redis.Redis) -> None:
     queue, post_id = _queue(), str(uuid.uuid4())
     broker.rpush(queue, "someone else's message")

@@ -200,3 +200,39 @@ def test_a_burst_a_worker_holds_past_the_stall_time_is_not_resent(
     sent = int(broker.get(inflight.TICKETS + QUEUE) or 0) - tickets
     assert sent == 2 * len(ids), sent  # each post's publish_post and one delivery
     assert stack.logs().count("stalled post(s)") == recoveries  # the sweep resent none
+
+
+def test_a_post_held_when_its_workers_broker_connection_broke_is_published_once(
+    stack: Stack, sandbox: Any, broker: redis.Redis, redis_url: str
+) -> None:
+    """A worker holding an ETA message loses its broker connection (the broker stays up):
+    Celery drops what the old connection held, and the post is still published, once.
+    (Whether the message comes back by kombu's restore or by the sweep depends on the
+    moment; that a new connection starts holding nothing is tests/test_sweeps.py's.)"""
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    from tasks import inflight
+    from tasks.publish import send_deliveries
+
+    user = user_with_key(sandbox, "postforme", ["twitter"])
+    worker = stack.worker(concurrency=1, queues=QUEUE, pool="threads")
+    try:
+        post_id = _queued_posts(user, 1)[0]
+        send_deliveries([(post_id, 30.0)])  # the worker takes it and holds it 30 s
+        wait_for(lambda: broker.get(inflight.key(post_id)) is None, 15, "the message taken")
+        assert inflight.waiting([post_id]) == {post_id}  # held, while the worker beats
+
+        port = urlsplit(redis_url).port or 6379
+        cut = [f"{c.laddr.ip}:{c.laddr.port}"
+               for c in psutil.Process(worker.popen.pid).net_connections(kind="tcp")
+               if c.raddr and c.raddr.port == port]
+        for addr in cut:  # the worker's own connections only: the broker stays up
+            broker.client_kill(addr)
+        assert cut
+        row = wait_final(post_id, 40)  # restored or resent; sent by the worker
+        assert row["status"] == "posted"
+        assert _rows([post_id])[post_id]["claim_count"] == 1
+    finally:
+        stack.kill(worker, signal.SIGTERM)

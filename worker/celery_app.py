@@ -14,9 +14,9 @@ from celery.signals import beat_init, celeryd_init, worker_process_shutdown, wor
 
 app = Celery("social", include=["tasks.publish", "tasks.maintenance", "tasks.events"])
 app.config_from_object("celeryconfig")
-# Each worker beats, so the recovery sweep can tell what a live worker holds (an ETA
-# backlog) from what a dead one lost (tasks.inflight).
-app.steps["worker"].add("tasks.inflight:Heartbeat")
+# Each worker's consumer beats, so the recovery sweep can tell what a live worker holds
+# (an ETA backlog) from what a dead one, or a lost connection, dropped (tasks.inflight).
+app.steps["consumer"].add("tasks.inflight:Heartbeat")
 
 
 @beat_init.connect
