@@ -10,7 +10,7 @@ What a hook alone cannot decide is left to the poll, put first in its line (`nud
 a PostForMe failure before its post is `processed` (PostForMe retries a platform once,
 and the retry may succeed), or a PostForMe result whose platform is not named. An event
 for a post a worker holds right now is refused with `Held` (nothing recorded: the
-provider's retry, or the sweep, applies it), and so is an event for a provider post we
+provider's retry, or the sweep, applies it), and so is a PostForMe result for a post we
 do not know while a create is out (its answer may not be recorded yet). Each event is
 taken once, by the provider's own id (LATE's event id; PostForMe's result id), in the
 transaction that applies it.
@@ -223,12 +223,13 @@ def receive(event: Event, send: Send, *, dsn: str | None = None) -> Receipt:
 
 
 def _maybe_in_flight(conn: Any, provider: str, ppid: str) -> bool:
-    """An event about a provider post we hold no target of may be about the post a
-    worker is creating right now: the provider can report a result (PostForMe) or a
-    publish (LATE's publishNow) before its answer to the create reaches the worker and is
-    recorded. Not taken then, so the provider's retry finds it recorded; a post we know,
-    or no create out, is simply not ours to wait for."""
-    if hooks.platforms_of(conn, provider, ppid):
+    """A PostForMe result about a post we hold no target of may be about the post a
+    worker is creating right now: PostForMe can post a result before its answer to the
+    create reaches the worker and is recorded. Not taken then, so one of its retries
+    (8, within seconds) finds it recorded; a post we know, or no create out, is simply
+    not ours to wait for. Not LATE's: its publishNow answer carries the outcomes the
+    worker records itself, and LATE disables an endpoint after 20 failures in a row."""
+    if provider != "postforme" or hooks.platforms_of(conn, provider, ppid):
         return False
     return hooks.create_in_flight(conn, max_request_seconds(provider))
 

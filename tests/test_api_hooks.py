@@ -231,6 +231,31 @@ def test_a_postforme_result_before_the_create_is_answered_waits_for_the_record(
     assert len({t["event_id"] for t in tries}) == 1  # one result, tried again
 
 
+def test_a_late_event_for_a_post_we_do_not_know_is_ignored_even_while_a_create_is_out(
+        hooked: str, sandbox: Any) -> None:
+    """LATE's publishNow answer carries its outcomes (the worker records them), and LATE
+    disables an endpoint after 20 failures in a row: its events are never held back."""
+    sandbox.revoke_key("postforme", GLOBAL_PFM)
+    sandbox.set_faults("late", pending_platforms=["twitter"], pending_seconds=120)
+    post_id = client().enqueue_post(new_user(), "a create out", ["twitter"])
+    _accepted(post_id, "twitter")
+    with conn() as c:  # as a worker leaves it while its create call is out
+        c.execute("UPDATE social_posts SET lease_owner = 'another-worker', lease_expires_at"
+                  " = now() + interval '1 minute', send_started_at = now() WHERE id = %s",
+                  (post_id,))
+    try:
+        unknown = {"provider_post_id": "late-post-" + uuid.uuid4().hex}
+        raw, headers = _signed(_late_event(unknown, "twitter", "https://x.com/u/status/1"),
+                               LATE_SECRET, "evt_unknown_" + uuid.uuid4().hex)
+        answer = requests.post(hooked + "/hooks/late", data=raw, headers=headers, timeout=T)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"result": "ignored", "changed": 0}
+    finally:
+        with conn() as c:
+            c.execute("UPDATE social_posts SET lease_owner = NULL, lease_expires_at = NULL,"
+                      " send_started_at = NULL WHERE id = %s", (post_id,))
+
+
 def test_a_malformed_late_event_is_400_naming_the_field(hooked: str) -> None:
     raw, headers = _signed({"event": "post.platform.published", "post": {}}, LATE_SECRET,
                            "evt_bad_" + uuid.uuid4().hex)
