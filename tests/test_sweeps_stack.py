@@ -228,9 +228,13 @@ def test_a_post_held_when_its_workers_broker_connection_broke_is_published_once(
         cut = [f"{c.laddr.ip}:{c.laddr.port}"
                for c in psutil.Process(worker.popen.pid).net_connections(kind="tcp")
                if c.raddr and c.raddr.port == port]
+        killed = 0
         for addr in cut:  # the worker's own connections only: the broker stays up
-            broker.client_kill(addr)
-        assert cut
+            try:
+                killed += bool(broker.client_kill(addr))
+            except redis.ResponseError:  # "No such client": that one closed meanwhile
+                continue
+        assert killed
         row = wait_final(post_id, 40)  # restored or resent; sent by the worker
         assert row["status"] == "posted"
         assert _rows([post_id])[post_id]["claim_count"] == 1
